@@ -1,0 +1,97 @@
+/**
+ * A small, declarative option parser over node:util parseArgs: every option has a type, a default
+ * and a help line, so each command's help text and validation come from one table.
+ * Bad options are UserErrors naming the option.
+ */
+import { parseArgs } from 'node:util';
+import { UserError } from '../errors.js';
+
+export type OptionType = 'string' | 'number' | 'int' | 'boolean';
+
+export interface OptionDef {
+  type: OptionType;
+  help: string;
+  default?: string | number | boolean;
+  /** Value placeholder shown in help, e.g. "DIR". */
+  value?: string;
+  /** Allowed values (for strings). */
+  choices?: string[];
+  short?: string;
+  /** Numbers: minimum allowed (inclusive). */
+  min?: number;
+  max?: number;
+}
+
+export interface CommandDef {
+  name: string;
+  summary: string;
+  usage: string;
+  options: Record<string, OptionDef>;
+  /** Extra lines after the options, e.g. examples. */
+  epilog?: string;
+  /** Whether positional arguments are accepted. */
+  positionals?: boolean;
+}
+
+export type ParsedOptions = Record<string, string | number | boolean | undefined>;
+
+export function helpText(cmd: CommandDef): string {
+  const lines = [`genmeasures ${cmd.name}: ${cmd.summary}`, '', `Usage: ${cmd.usage}`, '', 'Options:'];
+  const entries = Object.entries(cmd.options);
+  const left = entries.map(([name, o]) => `  --${name}${o.type === 'boolean' ? '' : ` ${o.value ?? o.type.toUpperCase()}`}`);
+  const width = Math.max(...left.map((l) => l.length), 12) + 2;
+  entries.forEach(([, o], i) => {
+    let h = o.help;
+    if (o.choices) h += ` (${o.choices.join('|')})`;
+    if (o.default !== undefined && o.type !== 'boolean') h += ` [default: ${o.default}]`;
+    lines.push(left[i].padEnd(width) + h);
+  });
+  lines.push('  --help'.padEnd(width) + 'show this help');
+  if (cmd.epilog) lines.push('', cmd.epilog);
+  return lines.join('\n');
+}
+
+export function parseCommand(cmd: CommandDef, argv: string[]): { options: ParsedOptions; positionals: string[]; help: boolean } {
+  const config: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
+  for (const [name, o] of Object.entries(cmd.options)) {
+    config[name] = { type: o.type === 'boolean' ? 'boolean' : 'string', ...(o.short ? { short: o.short } : {}) };
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: config, allowPositionals: true, strict: true });
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0];
+    const m = /Unknown option '([^']+)'/.exec(msg);
+    if (m) throw new UserError(`genmeasures ${cmd.name}: unknown option ${m[1]} (see genmeasures ${cmd.name} --help)`);
+    throw new UserError(`genmeasures ${cmd.name}: ${msg}`);
+  }
+  if (parsed.values.help) return { options: {}, positionals: [], help: true };
+  if (!cmd.positionals && parsed.positionals.length > 0) {
+    throw new UserError(`genmeasures ${cmd.name}: unexpected argument "${parsed.positionals[0]}" (see genmeasures ${cmd.name} --help)`);
+  }
+  const options: ParsedOptions = {};
+  for (const [name, o] of Object.entries(cmd.options)) {
+    const raw = (parsed.values as Record<string, string | boolean | undefined>)[name];
+    if (raw === undefined) {
+      options[name] = o.default;
+      continue;
+    }
+    if (o.type === 'boolean') {
+      options[name] = raw as boolean;
+      continue;
+    }
+    const s = raw as string;
+    if (o.type === 'string') {
+      if (o.choices && !o.choices.includes(s)) throw new UserError(`--${name}: "${s}" is not one of ${o.choices.join(', ')}`);
+      options[name] = s;
+      continue;
+    }
+    const v = Number(s);
+    if (s.trim() === '' || !Number.isFinite(v)) throw new UserError(`--${name}: "${s}" is not a number`);
+    if (o.type === 'int' && !Number.isInteger(v)) throw new UserError(`--${name}: "${s}" is not a whole number`);
+    if (o.min !== undefined && v < o.min) throw new UserError(`--${name}: ${s} is below the minimum ${o.min}`);
+    if (o.max !== undefined && v > o.max) throw new UserError(`--${name}: ${s} is above the maximum ${o.max}`);
+    options[name] = v;
+  }
+  return { options, positionals: parsed.positionals, help: false };
+}

@@ -1,0 +1,159 @@
+/**
+ * Dense and convolution ops with custom gradients.
+ *
+ * Why: on the wasm backend a matMul with transposeA/transposeB is ~14x slower than a plain one, and
+ * Conv2DBackpropFilter is not registered at all. So every gradient here is built from explicit
+ * transposes, plain matMul and forward conv2d only.
+ *
+ *   dense:  y = x K            dx = dy (Kᵀ)             dK = (xᵀ) dy
+ *   conv2d: y = x ⋆ K          dx = dilate/pad(dy) ⋆ flip(K)ᵀ   (a forward conv)
+ *                              dK = im2col(x)ᵀ · dy      (one plain matMul)
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/** y = x·K for x [B, in] and K [in, out] (the TF.js Dense kernel layout). */
+export const dense: (x: tf.Tensor2D, kernel: tf.Tensor2D) => tf.Tensor2D = tf.customGrad(
+  ((x: tf.Tensor, kernel: tf.Tensor, save: tf.GradSaveFunc) => {
+    const x2 = x as tf.Tensor2D;
+    const k2 = kernel as tf.Tensor2D;
+    save([x2, k2]);
+    return {
+      value: tf.matMul(x2, k2),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ks] = saved as tf.Tensor2D[];
+        const dy2 = dy as tf.Tensor2D;
+        const dx = tf.matMul(dy2, tf.transpose(ks));
+        const dk = tf.matMul(tf.transpose(xs), dy2);
+        return [dx, dk];
+      },
+    };
+  }) as any,
+) as unknown as (x: tf.Tensor2D, kernel: tf.Tensor2D) => tf.Tensor2D;
+
+export type Padding = 'same' | 'valid';
+
+/** Padding TF.js/TensorFlow applies for 'same' and 'valid' along one spatial axis. */
+export function convPadding(inSize: number, k: number, stride: number, padding: Padding): { out: number; before: number; after: number } {
+  if (padding === 'valid') {
+    const out = Math.floor((inSize - k) / stride) + 1;
+    return { out, before: 0, after: 0 };
+  }
+  const out = Math.ceil(inSize / stride);
+  const total = Math.max((out - 1) * stride + k - inSize, 0);
+  const before = Math.floor(total / 2);
+  return { out, before, after: total - before };
+}
+
+interface ConvGeometry {
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  ph: { out: number; before: number; after: number };
+  pw: { out: number; before: number; after: number };
+}
+
+function geometry(xShape: number[], kShape: number[], strides: [number, number], padding: Padding): ConvGeometry {
+  const [, h, w] = xShape;
+  const [kh, kw] = kShape;
+  const [sh, sw] = strides;
+  return { kh, kw, sh, sw, ph: convPadding(h, kh, sh, padding), pw: convPadding(w, kw, sw, padding) };
+}
+
+/** Explicitly padded input, so the conv becomes a 'valid' one. */
+function padInput(x: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
+  if (g.ph.before + g.ph.after + g.pw.before + g.pw.after === 0) return x;
+  return tf.pad(x, [
+    [0, 0],
+    [g.ph.before, g.ph.after],
+    [g.pw.before, g.pw.after],
+    [0, 0],
+  ]);
+}
+
+/** Kernel gradient: dK[i,j,c,o] = Σ_{b,y,x} xp[b, y·sh+i, x·sw+j, c] · dy[b,y,x,o], as one matMul. */
+function convKernelGrad(x: tf.Tensor4D, dy: tf.Tensor4D, kShape: number[], g: ConvGeometry): tf.Tensor4D {
+  const [b, , , cin] = x.shape;
+  const [, ho, wo, cout] = dy.shape;
+  const xp = padInput(x, g);
+  const cols: tf.Tensor4D[] = [];
+  for (let i = 0; i < g.kh; i++) {
+    for (let j = 0; j < g.kw; j++) {
+      cols.push(
+        tf.stridedSlice(xp, [0, i, j, 0], [b, i + (ho - 1) * g.sh + 1, j + (wo - 1) * g.sw + 1, cin], [1, g.sh, g.sw, 1]) as tf.Tensor4D,
+      );
+    }
+  }
+  const patches = (cols.length === 1 ? cols[0] : tf.concat(cols, 3)).reshape([b * ho * wo, g.kh * g.kw * cin]) as tf.Tensor2D;
+  const dk = tf.matMul(tf.transpose(patches), dy.reshape([b * ho * wo, cout]) as tf.Tensor2D);
+  return dk.reshape(kShape as [number, number, number, number]);
+}
+
+/** Input gradient: a forward 'valid' conv of the zero-dilated, padded dy with the flipped, transposed kernel. */
+function convInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, xShape: number[], g: ConvGeometry): tf.Tensor4D {
+  const [b, h, w, cin] = xShape;
+  const [, ho, wo, cout] = dy.shape;
+  let d: tf.Tensor4D = dy;
+  if (g.sh > 1 || g.sw > 1) {
+    // insert (s-1) zeros between the rows/columns of dy
+    const expanded = d.reshape([b, ho, 1, wo, 1, cout]);
+    const padded = tf.pad(expanded, [
+      [0, 0],
+      [0, 0],
+      [0, g.sh - 1],
+      [0, 0],
+      [0, g.sw - 1],
+      [0, 0],
+    ]);
+    d = (padded.reshape([b, ho * g.sh, wo * g.sw, cout]) as tf.Tensor4D).slice([0, 0, 0, 0], [b, (ho - 1) * g.sh + 1, (wo - 1) * g.sw + 1, cout]);
+  }
+  // size of the padded input xp; rows of xp beyond the last window get zero gradient
+  const hp = h + g.ph.before + g.ph.after;
+  const wp = w + g.pw.before + g.pw.after;
+  const dh = d.shape[1];
+  const dw = d.shape[2];
+  const full = tf.pad(d, [
+    [0, 0],
+    [g.kh - 1, g.kh - 1 + (hp - (dh + g.kh - 1))],
+    [g.kw - 1, g.kw - 1 + (wp - (dw + g.kw - 1))],
+    [0, 0],
+  ]);
+  const flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+  const dxp = tf.conv2d(full as tf.Tensor4D, flipped, 1, 'valid');
+  if (hp === h && wp === w) return dxp as tf.Tensor4D;
+  return dxp.slice([0, g.ph.before, g.pw.before, 0], [b, h, w, cin]);
+}
+
+const conv2dCache = new Map<string, (x: tf.Tensor4D, kernel: tf.Tensor4D) => tf.Tensor4D>();
+
+/**
+ * 2-D convolution, NHWC input [B,H,W,Cin], kernel [kh,kw,Cin,Cout] (TF.js layout), with a custom
+ * gradient. Same numbers as tf.conv2d(x, kernel, strides, padding).
+ */
+export function conv2d(
+  x: tf.Tensor4D,
+  kernel: tf.Tensor4D,
+  strides: [number, number] = [1, 1],
+  padding: Padding = 'same',
+): tf.Tensor4D {
+  const key = `${strides[0]},${strides[1]},${padding}`;
+  let op = conv2dCache.get(key);
+  if (!op) {
+    op = tf.customGrad(((xi: tf.Tensor, ki: tf.Tensor, save: tf.GradSaveFunc) => {
+      const x4 = xi as tf.Tensor4D;
+      const k4 = ki as tf.Tensor4D;
+      save([x4, k4]);
+      return {
+        value: tf.conv2d(x4, k4, strides, padding),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [xs, ks] = saved as tf.Tensor4D[];
+          const g = geometry(xs.shape, ks.shape, strides, padding);
+          const dy4 = dy as tf.Tensor4D;
+          return [convInputGrad(dy4, ks, xs.shape, g), convKernelGrad(xs, dy4, ks.shape, g)];
+        },
+      };
+    }) as any) as unknown as (x: tf.Tensor4D, kernel: tf.Tensor4D) => tf.Tensor4D;
+    conv2dCache.set(key, op);
+  }
+  return op(x, kernel);
+}
