@@ -62,12 +62,12 @@ export function parseCommand(cmd: CommandDef, argv: string[]): { options: Parsed
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0];
     const m = /Unknown option '([^']+)'/.exec(msg);
-    if (m) throw new UserError(`genmeasures ${cmd.name}: unknown option ${m[1]} (see genmeasures ${cmd.name} --help)`);
-    throw new UserError(`genmeasures ${cmd.name}: ${msg}`);
+    if (m) throw new UserError(`unknown option ${m[1]} (see genmeasures ${cmd.name} --help)`);
+    throw new UserError(msg);
   }
   if (parsed.values.help) return { options: {}, positionals: [], help: true };
   if (!cmd.positionals && parsed.positionals.length > 0) {
-    throw new UserError(`genmeasures ${cmd.name}: unexpected argument "${parsed.positionals[0]}" (see genmeasures ${cmd.name} --help)`);
+    throw new UserError(`unexpected argument "${parsed.positionals[0]}" (see genmeasures ${cmd.name} --help)`);
   }
   const options: ParsedOptions = {};
   for (const [name, o] of Object.entries(cmd.options)) {

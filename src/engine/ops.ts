@@ -11,9 +11,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-/** y = x·K for x [B, in] and K [in, out] (the TF.js Dense kernel layout). */
-export const dense: (x: tf.Tensor2D, kernel: tf.Tensor2D) => tf.Tensor2D = tf.customGrad(
-  ((x: tf.Tensor, kernel: tf.Tensor, save: tf.GradSaveFunc) => {
+function makeDense(inputGradient: boolean): (x: tf.Tensor2D, kernel: tf.Tensor2D) => tf.Tensor2D {
+  return tf.customGrad(((x: tf.Tensor, kernel: tf.Tensor, save: tf.GradSaveFunc) => {
     const x2 = x as tf.Tensor2D;
     const k2 = kernel as tf.Tensor2D;
     save([x2, k2]);
@@ -22,13 +21,25 @@ export const dense: (x: tf.Tensor2D, kernel: tf.Tensor2D) => tf.Tensor2D = tf.cu
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ks] = saved as tf.Tensor2D[];
         const dy2 = dy as tf.Tensor2D;
-        const dx = tf.matMul(dy2, tf.transpose(ks));
+        const dx = inputGradient ? tf.matMul(dy2, tf.transpose(ks)) : tf.zerosLike(xs);
         const dk = tf.matMul(tf.transpose(xs), dy2);
         return [dx, dk];
       },
     };
-  }) as any,
-) as unknown as (x: tf.Tensor2D, kernel: tf.Tensor2D) => tf.Tensor2D;
+  }) as any) as unknown as (x: tf.Tensor2D, kernel: tf.Tensor2D) => tf.Tensor2D;
+}
+
+const denseWithInputGrad = makeDense(true);
+const denseWithoutInputGrad = makeDense(false);
+
+/**
+ * y = x·K for x [B, in] and K [in, out] (the TF.js Dense kernel layout).
+ * With inputGradient = false the gradient with respect to x is NOT computed (zeros are returned):
+ * use it only where x is data, never an activation (it saves one matrix product per step).
+ */
+export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D, inputGradient = true): tf.Tensor2D {
+  return inputGradient ? denseWithInputGrad(x, kernel) : denseWithoutInputGrad(x, kernel);
+}
 
 export type Padding = 'same' | 'valid';
 
@@ -128,15 +139,17 @@ const conv2dCache = new Map<string, (x: tf.Tensor4D, kernel: tf.Tensor4D) => tf.
 
 /**
  * 2-D convolution, NHWC input [B,H,W,Cin], kernel [kh,kw,Cin,Cout] (TF.js layout), with a custom
- * gradient. Same numbers as tf.conv2d(x, kernel, strides, padding).
+ * gradient. Same numbers as tf.conv2d(x, kernel, strides, padding). With inputGradient = false the
+ * gradient with respect to x is not computed (zeros): only for x that is data.
  */
 export function conv2d(
   x: tf.Tensor4D,
   kernel: tf.Tensor4D,
   strides: [number, number] = [1, 1],
   padding: Padding = 'same',
+  inputGradient = true,
 ): tf.Tensor4D {
-  const key = `${strides[0]},${strides[1]},${padding}`;
+  const key = `${strides[0]},${strides[1]},${padding},${inputGradient}`;
   let op = conv2dCache.get(key);
   if (!op) {
     op = tf.customGrad(((xi: tf.Tensor, ki: tf.Tensor, save: tf.GradSaveFunc) => {
@@ -149,7 +162,8 @@ export function conv2d(
           const [xs, ks] = saved as tf.Tensor4D[];
           const g = geometry(xs.shape, ks.shape, strides, padding);
           const dy4 = dy as tf.Tensor4D;
-          return [convInputGrad(dy4, ks, xs.shape, g), convKernelGrad(xs, dy4, ks.shape, g)];
+          const dx = inputGradient ? convInputGrad(dy4, ks, xs.shape, g) : tf.zerosLike(xs);
+          return [dx, convKernelGrad(xs, dy4, ks.shape, g)];
         },
       };
     }) as any) as unknown as (x: tf.Tensor4D, kernel: tf.Tensor4D) => tf.Tensor4D;

@@ -31,22 +31,27 @@ export function parameterShapes(net: Network): number[][] {
 /**
  * Logits of the network for a batch x, given as [B, h, w, c] or flat [B, h·w·c].
  * `params` are tensors in the order of parameterArrays(net).
+ * Gradients flow to the parameters; the gradient with respect to the input x is only computed when
+ * `inputGradient` is true (it costs one more matrix product and nothing in the project needs it).
  */
-export function forward(net: Network, params: tf.Tensor[], x: tf.Tensor): tf.Tensor2D {
+export function forward(net: Network, params: tf.Tensor[], x: tf.Tensor, inputGradient = false): tf.Tensor2D {
   let a: tf.Tensor = x;
   const b = x.shape[0];
   let p = 0;
+  let needInputGrad = inputGradient;
   for (const l of net.layers) {
     switch (l.kind) {
       case 'dense': {
         if (a.rank !== 2) a = a.reshape([b, l.inSize]);
-        a = dense(a as tf.Tensor2D, params[p++] as tf.Tensor2D);
+        a = dense(a as tf.Tensor2D, params[p++] as tf.Tensor2D, needInputGrad);
+        needInputGrad = true;
         if (l.bias) a = tf.add(a, params[p++]);
         break;
       }
       case 'conv2d': {
         if (a.rank !== 4) a = a.reshape([b, ...l.inShape]);
-        a = conv2d(a as tf.Tensor4D, params[p++] as tf.Tensor4D, l.strides, l.padding);
+        a = conv2d(a as tf.Tensor4D, params[p++] as tf.Tensor4D, l.strides, l.padding, needInputGrad);
+        needInputGrad = true;
         if (l.bias) a = tf.add(a, params[p++]);
         break;
       }

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Dataset, exampleSize } from '../data/types.js';
 import { Network, cloneNetwork, parameterArrays } from '../models/network.js';
-import { forward, parameterTensors } from '../models/forward.js';
+import { forward, parameterShapes, parameterTensors } from '../models/forward.js';
 import { Rng, deriveSeed } from '../util/random.js';
 import { RunConfig } from './config.js';
 
@@ -56,16 +56,83 @@ export function batchTensors(ds: Dataset, idx: ArrayLike<number>, from: number, 
   return { x: tf.tensor(x, [b, ...ds.shape]), y: tf.tensor1d(y, 'int32') };
 }
 
+/**
+ * The state of SGD with momentum over a network's parameters: one `step` per mini-batch.
+ * The weights and velocities live in JavaScript Float32Arrays (the network's own arrays) and the
+ * update v ← μv + g, w ← w − lr·v runs as one plain loop: on wasm that is ~4x faster than the
+ * four elementwise tensor ops it replaces. Float32 arithmetic throughout (Math.fround), so the result
+ * is what a float32 optimizer computes.
+ */
+export class SgdState {
+  private readonly weights: Float32Array[];
+  private readonly velocity: Float32Array[];
+  private readonly shapes: number[][];
+  private lossSum = 0;
+  private wrongSum = 0;
+
+  constructor(readonly net: Network, readonly numClasses: number, readonly lr: number, readonly momentum: number) {
+    this.weights = parameterArrays(net);
+    this.velocity = this.weights.map((w) => new Float32Array(w.length));
+    this.shapes = parameterShapes(net);
+  }
+
+  /** One SGD step on the batch (x, y): v ← μv + ∇L, w ← w − lr·v (PyTorch's convention). */
+  step(x: tf.Tensor, y: tf.Tensor1D): void {
+    const b = x.shape[0];
+    const params = this.weights.map((w, i) => tf.tensor(w, this.shapes[i]));
+    // (tf.tidy must return tensors, not typed arrays: it walks a returned object element by element)
+    const out = tf.tidy(() => {
+      let logits: tf.Tensor2D | null = null;
+      const lossFn = (...ps: tf.Tensor[]) => {
+        logits = tf.keep(forward(this.net, ps, x));
+        return crossEntropy(logits, y, this.numClasses);
+      };
+      const { value, grads } = tf.valueAndGrads(lossFn)(params);
+      const wrong = tf.sum(tf.cast(tf.notEqual(tf.argMax(logits!, 1), y), 'int32'));
+      (logits as tf.Tensor2D | null)?.dispose();
+      return [value, wrong, ...grads];
+    });
+    params.forEach((p) => p.dispose());
+    const loss = out[0].dataSync()[0];
+    const wrong = out[1].dataSync()[0];
+    const grads = out.slice(2).map((g) => g.dataSync() as Float32Array);
+    out.forEach((t) => t.dispose());
+    const lr = Math.fround(this.lr);
+    const mu = Math.fround(this.momentum);
+    for (let k = 0; k < grads.length; k++) {
+      const g = grads[k];
+      const w = this.weights[k];
+      const v = this.velocity[k];
+      for (let i = 0; i < w.length; i++) {
+        const nv = Math.fround(Math.fround(mu * v[i]) + g[i]);
+        v[i] = nv;
+        w[i] = w[i] - Math.fround(lr * nv);
+      }
+    }
+    this.lossSum += loss * b;
+    this.wrongSum += wrong;
+  }
+
+  /** Sum of per-example losses and of mistakes since the last call. */
+  takeEpochSums(): { loss: number; wrong: number } {
+    const out = { loss: this.lossSum, wrong: this.wrongSum };
+    this.lossSum = 0;
+    this.wrongSum = 0;
+    return out;
+  }
+
+  /** The network, whose weight arrays hold the current weights. */
+  writeBack(): Network {
+    return this.net;
+  }
+
+  dispose(): void {
+    /* nothing on the device */
+  }
+}
+
 export function train(initial: Network, data: Dataset, config: RunConfig, cb: TrainCallbacks = {}): TrainResult {
-  const net = cloneNetwork(initial);
-  const vars = parameterTensors(net).map((t, i) => {
-    const v = tf.variable(t, true, `p${i}`);
-    t.dispose();
-    return v;
-  });
-  const velocity = vars.map((v) => tf.variable(tf.zerosLike(v), false));
-  const lr = tf.scalar(config.lr);
-  const mu = tf.scalar(config.momentum);
+  const state = new SgdState(cloneNetwork(initial), data.numClasses, config.lr, config.momentum);
   const history: EpochRecord[] = [];
   const start = Date.now();
   const deadline = config.maxMinutes !== null ? start + config.maxMinutes * 60000 : Infinity;
@@ -75,67 +142,36 @@ export function train(initial: Network, data: Dataset, config: RunConfig, cb: Tr
   for (let epoch = 1; epoch <= config.maxEpochs; epoch++) {
     const t0 = Date.now();
     const order = new Rng(deriveSeed(config.seed, `epoch:${epoch}`)).permutation(n);
-    let lossSum = tf.scalar(0);
-    let wrongSum = tf.scalar(0, 'int32');
     for (let from = 0; from < n; from += config.batchSize) {
       const to = Math.min(n, from + config.batchSize);
       const { x, y } = batchTensors(data, order, from, to);
-      tf.tidy(() => {
-        let logits: tf.Tensor2D | null = null;
-        const { value, grads } = tf.variableGrads(() => {
-          logits = tf.keep(forward(net, vars, x));
-          return crossEntropy(logits, y, data.numClasses);
-        }, vars);
-        // momentum SGD, PyTorch convention
-        vars.forEach((v, i) => {
-          const g = grads[v.name];
-          const nv = tf.add(tf.mul(mu, velocity[i]), g);
-          velocity[i].assign(nv);
-          v.assign(tf.sub(v, tf.mul(lr, nv)));
-        });
-        const wrong = tf.sum(tf.cast(tf.notEqual(tf.argMax(logits!, 1), y), 'int32'));
-        (logits as tf.Tensor2D | null)?.dispose();
-        const newLoss = tf.keep(tf.add(lossSum, tf.mul(value, to - from)));
-        const newWrong = tf.keep(tf.add(wrongSum, wrong));
-        lossSum.dispose();
-        wrongSum.dispose();
-        lossSum = newLoss as tf.Scalar;
-        wrongSum = newWrong as tf.Scalar;
-      });
+      state.step(x, y);
       x.dispose();
       y.dispose();
     }
-    const loss = lossSum.dataSync()[0] / n;
-    const error = wrongSum.dataSync()[0] / n;
-    lossSum.dispose();
-    wrongSum.dispose();
-    const rec: EpochRecord = { epoch, loss, error, seconds: (Date.now() - t0) / 1000 };
+    const sums = state.takeEpochSums();
+    const rec: EpochRecord = { epoch, loss: sums.loss / n, error: sums.wrong / n, seconds: (Date.now() - t0) / 1000 };
     history.push(rec);
     cb.onEpoch?.(rec, config);
-    if (!Number.isFinite(loss)) {
-      stopReason = `the loss diverged (${loss}) at epoch ${epoch}`;
+    if (!Number.isFinite(rec.loss)) {
+      stopReason = `did not converge: the loss diverged (${rec.loss}) at epoch ${epoch}`;
       break;
     }
-    if (loss < config.targetLoss) {
+    if (rec.loss < config.targetLoss) {
       converged = true;
-      stopReason = `epoch-average cross-entropy ${loss.toPrecision(3)} < ${config.targetLoss} at epoch ${epoch}`;
+      stopReason = `epoch-average cross-entropy ${rec.loss.toPrecision(3)} < ${config.targetLoss} at epoch ${epoch}`;
       break;
     }
     if (Date.now() >= deadline) {
-      stopReason = `did not converge: time cap of ${config.maxMinutes} minutes reached after epoch ${epoch} (loss ${loss.toPrecision(3)})`;
+      stopReason = `did not converge: time cap of ${config.maxMinutes} minutes reached after epoch ${epoch} (loss ${rec.loss.toPrecision(3)})`;
       break;
     }
     if (epoch === config.maxEpochs) {
-      stopReason = `did not converge: epoch cap of ${config.maxEpochs} reached (loss ${loss.toPrecision(3)})`;
+      stopReason = `did not converge: epoch cap of ${config.maxEpochs} reached (loss ${rec.loss.toPrecision(3)})`;
     }
   }
-  // copy the trained weights back into the network
-  const arrays = parameterArrays(net);
-  vars.forEach((v, i) => arrays[i].set(v.dataSync() as Float32Array));
-  vars.forEach((v) => v.dispose());
-  velocity.forEach((v) => v.dispose());
-  lr.dispose();
-  mu.dispose();
+  const net = state.writeBack();
+  state.dispose();
   return { net, history, converged, stopReason, seconds: (Date.now() - start) / 1000 };
 }
 

@@ -75,3 +75,14 @@ test('initBackend rejects an unknown backend name via parseBackend', async () =>
   const { parseBackend } = await import('../../src/engine/backend.js');
   assert.throws(() => parseBackend('gpu'), /--backend: unknown backend "gpu"/);
 });
+
+test('without the input gradient, the kernel gradient is unchanged and no input gradient is computed', async () => {
+  await initBackend('wasm');
+  const x = tf.tensor(randomArray(12, 3), [4, 3]) as tf.Tensor2D;
+  const k = tf.tensor(randomArray(6, 5), [3, 2]) as tf.Tensor2D;
+  const gWith = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(dense(a as tf.Tensor2D, b as tf.Tensor2D, true))))([x, k]);
+  const gWithout = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(dense(a as tf.Tensor2D, b as tf.Tensor2D, false))))([x, k]);
+  assert.deepEqual(Array.from(gWithout[1].dataSync()), Array.from(gWith[1].dataSync()));
+  assert.ok(gWith[0].dataSync().some((v) => v !== 0));
+  assert.ok(gWithout[0].dataSync().every((v) => v === 0));
+});
