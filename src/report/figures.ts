@@ -25,6 +25,8 @@ export interface ReportRun {
   /** Hidden units of a one-hidden-layer MLP (width experiment), else null. */
   width: number | null;
   converged: boolean;
+  /** 'done', or 'failed' (the run raised an error; see the database). */
+  status?: string;
   epochs: number;
   trainError: number | null;
   testError: number | null;
@@ -138,7 +140,7 @@ function biCriteria(id: string, title: string, caption: string, rs: ReportRun[],
       expected_sharpness: p.expected_sharpness,
     })),
   );
-  if (values.length === 0) return emptyFigure(id, title, caption, 'No converged run with a PAC-Bayes curve in the database.');
+  if (values.length === 0) return emptyFigure(id, title, caption, `No converged run of the ${id.startsWith('fig2') ? 'random-labels' : id.startsWith('fig3') ? 'confusion' : 'width'} experiment with a PAC-Bayes curve in the database.`);
   const groups = [...new Set(rs.map(group))];
   return {
     id,

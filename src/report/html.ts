@@ -81,7 +81,7 @@ export function runsTableHtml(runs: ReportRun[]): string {
   const body = runs
     .map(
       (r) =>
-        `<tr><td class="l">${escapeHtml(r.experiment)}</td><td class="l">${escapeHtml(r.data)}</td><td class="l">${escapeHtml(r.model)}</td><td>${r.size ?? 'all'}</td><td class="l">${r.labels}</td><td>${r.confusion}</td><td>${r.seed}</td><td>${r.epochs}</td><td>${pct(r.trainError)}</td><td>${pct(r.testError)}</td><td class="l ${r.converged ? '' : 'bad'}">${r.converged ? 'yes' : 'no'}</td></tr>`,
+        `<tr><td class="l">${escapeHtml(r.experiment)}</td><td class="l">${escapeHtml(r.data)}</td><td class="l">${escapeHtml(r.model)}</td><td>${r.size ?? 'all'}</td><td class="l">${r.labels}</td><td>${r.confusion}</td><td>${r.seed}</td><td>${r.epochs}</td><td>${pct(r.trainError)}</td><td>${pct(r.testError)}</td><td class="l ${r.converged ? '' : 'bad'}">${r.status === 'failed' ? 'failed' : r.converged ? 'yes' : 'no'}</td></tr>`,
     )
     .join('\n');
   return `<table id="runs">${head}\n${body}</table>`;
