@@ -16,4 +16,7 @@ export { type RunConfig, DEFAULT_CONFIG, makeConfig } from './train/config.js';
 export { prepareData, loadRunData, type PreparedData } from './train/prepare.js';
 export { train, evaluate, crossEntropy, SgdState, type EpochRecord, type TrainResult } from './train/sgd.js';
 export { trainRun, saveRun, type RunRecord } from './train/run.js';
+export * from './measures/index.js';
+export { kendallTau, granulatedKendall } from './report/correlation.js';
+export { writeReport } from './report/html.js';
 export { Rng, deriveSeed } from './util/random.js';

@@ -14,6 +14,10 @@ interface CommandModule {
 
 const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   train: () => import('./train.js'),
+  measure: () => import('./measure.js'),
+  run: () => import('./run.js'),
+  export: () => import('./export.js'),
+  report: () => import('./report.js'),
 };
 
 async function loadCommands(): Promise<Record<string, () => Promise<CommandModule>>> {

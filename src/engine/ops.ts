@@ -41,6 +41,34 @@ export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D, inputGradient = true)
   return inputGradient ? denseWithInputGrad(x, kernel) : denseWithoutInputGrad(x, kernel);
 }
 
+function makeDenseRelu(inputGradient: boolean): (x: tf.Tensor2D, kernel: tf.Tensor2D) => tf.Tensor2D {
+  return tf.customGrad(((x: tf.Tensor, kernel: tf.Tensor, save: tf.GradSaveFunc) => {
+    const x2 = x as tf.Tensor2D;
+    const k2 = kernel as tf.Tensor2D;
+    const y = tf.fused.matMul({ a: x2, b: k2, activation: 'relu' });
+    save([x2, k2, y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ks, ys] = saved as tf.Tensor2D[];
+        // ReLU'(z) = 1 where the output is positive
+        const dz = tf.mul(dy, tf.step(ys)) as tf.Tensor2D;
+        const dx = inputGradient ? tf.matMul(dz, tf.transpose(ks)) : tf.zerosLike(xs);
+        const dk = tf.matMul(tf.transpose(xs), dz);
+        return [dx, dk];
+      },
+    };
+  }) as any) as unknown as (x: tf.Tensor2D, kernel: tf.Tensor2D) => tf.Tensor2D;
+}
+
+const denseReluWithInputGrad = makeDenseRelu(true);
+const denseReluWithoutInputGrad = makeDenseRelu(false);
+
+/** relu(x·K) in one fused product, with the same custom gradient as dense (see there for inputGradient). */
+export function denseRelu(x: tf.Tensor2D, kernel: tf.Tensor2D, inputGradient = true): tf.Tensor2D {
+  return inputGradient ? denseReluWithInputGrad(x, kernel) : denseReluWithoutInputGrad(x, kernel);
+}
+
 export type Padding = 'same' | 'valid';
 
 /** Padding TF.js/TensorFlow applies for 'same' and 'valid' along one spatial axis. */

@@ -3,7 +3,7 @@
  * (variables) and sharpness (perturbed weights) use the same code. Returns the logits [B, classes].
  */
 import * as tf from '@tensorflow/tfjs';
-import { conv2d, dense } from '../engine/ops.js';
+import { conv2d, dense, denseRelu } from '../engine/ops.js';
 import { Network, parameterArrays, weightLayers } from './network.js';
 
 /** Parameter tensors in the order of parameterArrays(net). The caller owns (and disposes) them. */
@@ -39,10 +39,19 @@ export function forward(net: Network, params: tf.Tensor[], x: tf.Tensor, inputGr
   const b = x.shape[0];
   let p = 0;
   let needInputGrad = inputGradient;
-  for (const l of net.layers) {
+  const layers = net.layers;
+  for (let i = 0; i < layers.length; i++) {
+    const l = layers[i];
     switch (l.kind) {
       case 'dense': {
         if (a.rank !== 2) a = a.reshape([b, l.inSize]);
+        if (!l.bias && layers[i + 1]?.kind === 'relu') {
+          // the paper's bias-free layer followed by a ReLU: one fused product
+          a = denseRelu(a as tf.Tensor2D, params[p++] as tf.Tensor2D, needInputGrad);
+          needInputGrad = true;
+          i++;
+          break;
+        }
         a = dense(a as tf.Tensor2D, params[p++] as tf.Tensor2D, needInputGrad);
         needInputGrad = true;
         if (l.bias) a = tf.add(a, params[p++]);

@@ -60,8 +60,8 @@ export function batchTensors(ds: Dataset, idx: ArrayLike<number>, from: number, 
  * The state of SGD with momentum over a network's parameters: one `step` per mini-batch.
  * The weights and velocities live in JavaScript Float32Arrays (the network's own arrays) and the
  * update v ← μv + g, w ← w − lr·v runs as one plain loop: on wasm that is ~4x faster than the
- * four elementwise tensor ops it replaces. Float32 arithmetic throughout (Math.fround), so the result
- * is what a float32 optimizer computes.
+ * four elementwise tensor ops it replaces. Each update is computed in float64 and stored in float32
+ * (one rounding per stored value), deterministically.
  */
 export class SgdState {
   private readonly weights: Float32Array[];
@@ -97,16 +97,16 @@ export class SgdState {
     const wrong = out[1].dataSync()[0];
     const grads = out.slice(2).map((g) => g.dataSync() as Float32Array);
     out.forEach((t) => t.dispose());
-    const lr = Math.fround(this.lr);
-    const mu = Math.fround(this.momentum);
+    const lr = this.lr;
+    const mu = this.momentum;
     for (let k = 0; k < grads.length; k++) {
       const g = grads[k];
       const w = this.weights[k];
       const v = this.velocity[k];
       for (let i = 0; i < w.length; i++) {
-        const nv = Math.fround(Math.fround(mu * v[i]) + g[i]);
+        const nv = mu * v[i] + g[i];
         v[i] = nv;
-        w[i] = w[i] - Math.fround(lr * nv);
+        w[i] -= lr * nv;
       }
     }
     this.lossSum += loss * b;

@@ -86,3 +86,15 @@ test('without the input gradient, the kernel gradient is unchanged and no input 
   assert.ok(gWith[0].dataSync().some((v) => v !== 0));
   assert.ok(gWithout[0].dataSync().every((v) => v === 0));
 });
+
+test('fused dense+relu: same values and gradients as relu(matMul) under cpu autodiff', async () => {
+  const { denseRelu } = await import('../../src/engine/ops.js');
+  await compare(
+    'denseRelu',
+    (x, k) => denseRelu(x as tf.Tensor2D, k as tf.Tensor2D),
+    (x, k) => tf.relu(tf.matMul(x as tf.Tensor2D, k as tf.Tensor2D)),
+    [6, 5],
+    [5, 4],
+    24,
+  );
+});

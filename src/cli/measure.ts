@@ -1,0 +1,240 @@
+/** `genmeasures measure`: compute the complexity measures of a trained network on a data set. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { CommandDef, ParsedOptions } from './args.js';
+import { UserError, isUserError } from '../errors.js';
+import { initBackend, parseBackend } from '../engine/backend.js';
+import { loadData } from '../data/index.js';
+import { normalize, subset } from '../data/transforms.js';
+import type { Dataset } from '../data/types.js';
+import { loadNetwork } from '../models/io.js';
+import type { Network } from '../models/network.js';
+import { loadRunData, resolveRunJson } from '../train/prepare.js';
+import { checkDataMatchesNetwork, checkSameArchitecture, computeMeasures, DEFAULTS, MEASURES, parseMeasureList, type MeasureReport } from '../measures/index.js';
+import { createProgress, formatDuration } from '../util/progress.js';
+import { writeFileAtomic } from '../util/fsx.js';
+
+export const command: CommandDef = {
+  name: 'measure',
+  summary: 'compute the complexity measures of a trained network on its training set',
+  usage: 'genmeasures measure --model DIR/model.json --data SPEC [--train-size N] [--measures a,b,…] [--json FILE]',
+  options: {
+    model: { type: 'string', value: 'FILE', help: 'the network: a TF.js LayersModel model.json (a run folder\'s DIR/model.json); DIR/initial/model.json, if present, gives the initial weights' },
+    data: {
+      type: 'string',
+      value: 'SPEC',
+      help: 'a run\'s run.json (or its folder): exactly the points, labels and normalisation it was trained on; or mnist, idx:DIR, cifar10:DIR, synthetic[:OPTS], used as loaded (ubyte/255)',
+    },
+    split: { type: 'string', value: 'PART', default: 'train', choices: ['train', 'test'], help: 'which part of the data to measure on' },
+    'train-size': { type: 'int', value: 'N', min: 1, help: 'measure on a seeded, nested subset of N points [default: all]' },
+    normalize: { type: 'string', value: 'MEAN,STD', help: 'normalise directly named data: (x − MEAN)/STD for every channel, or per channel m1,m2,m3/s1,s2,s3' },
+    measures: { type: 'string', value: 'LIST', help: `comma-separated measures [default: all]: ${MEASURES.map((m) => m.name).join(', ')}` },
+    'margin-eps': { type: 'number', value: 'EPS', default: DEFAULTS.marginEps, min: 1e-12, max: 1, help: 'γ is the ⌈ε·m⌉-th smallest training margin' },
+    alpha: { type: 'number', value: 'A', default: DEFAULTS.alpha, min: 1e-12, help: 'sharpness box: |ν_i| ≤ α(|w_i| + 1)' },
+    samples: { type: 'int', value: 'K', default: DEFAULTS.samples, min: 1, help: 'Monte-Carlo samples per α (expected sharpness) and per σ (pac_bayes_sigma)' },
+    delta: { type: 'number', value: 'D', default: DEFAULTS.delta, min: 1e-12, max: 0.999999, help: 'δ of the PAC-Bayes bound' },
+    'sharpness-points': { type: 'int', value: 'N', default: DEFAULTS.sharpnessPoints, min: 1, help: 'sharpness uses at most N training points (a fixed seeded subset)' },
+    'sharpness-steps': { type: 'int', value: 'N', default: DEFAULTS.sharpnessSteps, min: 0, help: 'projected gradient-ascent steps of sharpness' },
+    seed: { type: 'int', value: 'S', default: DEFAULTS.seed, help: 'seed of every random choice (subsets, perturbations)' },
+    workers: { type: 'string', value: 'N', default: 'auto', help: 'worker threads for sharpness and PAC-Bayes, each with its own backend (auto = 1: in-process)' },
+    json: { type: 'string', value: 'FILE', help: 'also write the full report as JSON to FILE (- for standard output instead of the table)' },
+    backend: { type: 'string', value: 'NAME', default: 'auto', choices: ['auto', 'wasm', 'cpu', 'tensorflow'], help: 'TensorFlow.js backend' },
+    quiet: { type: 'boolean', help: 'no progress output' },
+  },
+  epilog: [
+    'Examples:',
+    '  genmeasures measure --model runs/a/model.json --data runs/a/run.json',
+    '  genmeasures measure --model runs/a/model.json --data runs/a --measures margin,l2,spectral --json a.json',
+    '  genmeasures measure --model m/model.json --data idx:/data/mnist --normalize 0.1307,0.3081 --train-size 5000',
+    '',
+    'Null values come with a note saying why (e.g. a margin that is not positive). Large measures are also',
+    'given as log10 in components.log10.',
+  ].join('\n'),
+};
+
+interface LoadedData {
+  data: Dataset;
+  description: string;
+  notes: string[];
+}
+
+/** Whether --data names a run (its run.json or folder) rather than a data set spec. */
+function isRunData(spec: string): boolean {
+  if (/^(mnist|synthetic|idx|cifar10)(:|$)/.test(spec)) return false;
+  if (!fs.existsSync(spec)) {
+    if (spec.endsWith('.json')) throw new UserError(`--data: ${spec} does not exist`);
+    return false;
+  }
+  if (fs.statSync(spec).isDirectory()) {
+    if (fs.existsSync(path.join(spec, 'run.json'))) return true;
+    throw new UserError(`--data: ${spec} is a folder without run.json (for data files in a folder use idx:DIR or cifar10:DIR)`);
+  }
+  return true;
+}
+
+/** "0.13,0.31" (every channel) or "m1,m2,m3/s1,s2,s3" (per channel). */
+export function parseNormalize(text: string, channels: number): { mean: number[]; std: number[] } {
+  const nums = (s: string) =>
+    s.split(',').map((v) => {
+      const x = Number(v);
+      if (v.trim() === '' || !Number.isFinite(x)) throw new UserError(`--normalize: "${v}" is not a number (expected MEAN,STD or m1,m2,m3/s1,s2,s3)`);
+      return x;
+    });
+  let mean: number[];
+  let std: number[];
+  if (text.includes('/')) {
+    const [a, b, ...rest] = text.split('/');
+    if (rest.length) throw new UserError(`--normalize: "${text}" has more than one "/"`);
+    mean = nums(a);
+    std = nums(b);
+    if (mean.length !== channels || std.length !== channels) {
+      throw new UserError(`--normalize: ${mean.length} means and ${std.length} stds given for data with ${channels} channel(s)`);
+    }
+  } else {
+    const v = nums(text);
+    if (v.length !== 2) throw new UserError(`--normalize: expected MEAN,STD (two numbers) or m1,m2,m3/s1,s2,s3, got "${text}"`);
+    mean = new Array(channels).fill(v[0]);
+    std = new Array(channels).fill(v[1]);
+  }
+  if (std.some((s) => !(s > 0))) throw new UserError(`--normalize: standard deviations must be positive (got ${std.join(', ')})`);
+  return { mean, std };
+}
+
+export function loadMeasureData(o: ParsedOptions): LoadedData {
+  const spec = String(o.data);
+  const split = String(o.split ?? 'train');
+  const seed = Number(o.seed ?? DEFAULTS.seed);
+  const notes: string[] = [];
+  let data: Dataset;
+  let description: string;
+  if (isRunData(spec)) {
+    if (o.normalize !== undefined) throw new UserError('--normalize cannot be used with a run\'s run.json: the run\'s own normalisation is applied');
+    const file = resolveRunJson(spec);
+    const rd = loadRunData(file);
+    if (split === 'test') {
+      if (!rd.test) throw new UserError(`--split test: the data of ${file} (${rd.config.data}) has no test part`);
+      data = rd.test;
+      description = `${file} (test part of ${rd.config.data}, normalised as in training)`;
+    } else {
+      data = rd.train;
+      description = `${file} (the run's training set, normalised as in training)`;
+      if (rd.trueCount > 0 && rd.trueCount < rd.train.n) {
+        data = { ...rd.train, n: rd.trueCount, x: rd.train.x.subarray(0, rd.trueCount * rd.train.shape[0] * rd.train.shape[1] * rd.train.shape[2]), y: rd.train.y.subarray(0, rd.trueCount) };
+        notes.push(`measured on the ${rd.trueCount} true-labelled training points of the run (its ${rd.train.n - rd.trueCount} random-labelled confusion points left out, SPEC experiment 2)`);
+      }
+    }
+  } else {
+    const parts = loadData(spec, { seed });
+    if (split === 'test') {
+      if (!parts.test) throw new UserError(`--split test: ${spec} has no test part`);
+      data = parts.test;
+    } else data = parts.train;
+    description = `${spec} (${split} part${o.normalize !== undefined ? `, normalised with ${o.normalize}` : ', as loaded'})`;
+    if (o.normalize !== undefined) data = normalize(data, parseNormalize(String(o.normalize), data.shape[2]));
+  }
+  if (o['train-size'] !== undefined) {
+    data = subset(data, Number(o['train-size']), seed, '--train-size');
+    notes.push(`measured on a seeded subset of ${data.n} points (seed ${seed})`);
+  }
+  return { data, description, notes };
+}
+
+/** The initial weights beside the model, or a reason why there are none. */
+function loadInitial(modelFile: string, net: Network): { initial: Network | null; reason: string } {
+  const file = path.join(path.dirname(modelFile), 'initial', 'model.json');
+  if (!fs.existsSync(file)) return { initial: null, reason: `no initial weights (${file} not found)` };
+  try {
+    const initial = loadNetwork(file);
+    checkSameArchitecture(net, initial, `the initial weights ${file}`);
+    return { initial, reason: '' };
+  } catch (e) {
+    if (!isUserError(e)) throw e;
+    return { initial: null, reason: `the initial weights could not be used: ${e.message}` };
+  }
+}
+
+export function formatValue(v: number | null): string {
+  if (v === null) return 'null';
+  if (Number.isInteger(v) && Math.abs(v) < 1e15) return String(v);
+  const a = Math.abs(v);
+  if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(4);
+  return v.toPrecision(5);
+}
+
+export function formatTable(report: MeasureReport): string {
+  const names = Object.keys(report.measures);
+  const w = Math.max(7, ...names.map((n) => n.length)) + 2;
+  const values = names.map((n) => formatValue(report.measures[n]));
+  const vw = Math.max(5, ...values.map((v) => v.length)) + 2;
+  const time = (ms: number) => (ms < 1000 ? `${ms} ms` : ms < 60000 ? `${(ms / 1000).toFixed(1)} s` : formatDuration(ms));
+  const lines = [`${'measure'.padEnd(w)}${'value'.padStart(vw)}${'time'.padStart(10)}`];
+  names.forEach((n, i) => lines.push(`${n.padEnd(w)}${values[i].padStart(vw)}${time(report.timings_ms[n] ?? 0).padStart(10)}`));
+  const total = Object.values(report.timings_ms).reduce((a, b) => a + b, 0);
+  lines.push(`${'total'.padEnd(w)}${''.padStart(vw)}${time(total).padStart(10)}`);
+  if (report.notes.length) {
+    lines.push('', 'notes:');
+    for (const n of report.notes) lines.push(`  - ${n}`);
+  }
+  return lines.join('\n');
+}
+
+export async function run(o: ParsedOptions): Promise<void> {
+  if (o.model === undefined) throw new UserError('--model FILE is required (a model.json, e.g. runs/a/model.json)');
+  if (o.data === undefined) throw new UserError('--data SPEC is required (a run\'s run.json, or mnist, idx:DIR, cifar10:DIR, synthetic)');
+  const measures = o.measures !== undefined ? parseMeasureList(String(o.measures)) : undefined;
+  const workersText = String(o.workers ?? 'auto');
+  let workers: number | 'auto' = 'auto';
+  if (workersText !== 'auto') {
+    workers = Number(workersText);
+    if (!Number.isInteger(workers) || workers < 1) throw new UserError(`--workers: "${workersText}" is not auto or a whole number ≥ 1`);
+  }
+  const modelFile = String(o.model);
+  const net = loadNetwork(modelFile);
+  const { initial, reason } = loadInitial(modelFile, net);
+  const backend = await initBackend(parseBackend(String(o.backend ?? 'auto')));
+  const { data, description, notes: dataNotes } = loadMeasureData(o);
+  checkDataMatchesNetwork(net, data);
+  const quiet = !!o.quiet;
+  const toStdout = o.json === '-';
+  if (!quiet) process.stderr.write(`measuring ${modelFile} on ${data.n} points of ${description}, backend ${backend}\n`);
+  const report = await computeMeasures(
+    net,
+    data,
+    {
+      measures,
+      marginEps: Number(o['margin-eps'] ?? DEFAULTS.marginEps),
+      alpha: Number(o.alpha ?? DEFAULTS.alpha),
+      samples: Number(o.samples ?? DEFAULTS.samples),
+      delta: Number(o.delta ?? DEFAULTS.delta),
+      seed: Number(o.seed ?? DEFAULTS.seed),
+      sharpnessPoints: Number(o['sharpness-points'] ?? DEFAULTS.sharpnessPoints),
+      sharpnessSteps: Number(o['sharpness-steps'] ?? DEFAULTS.sharpnessSteps),
+      workers,
+      initial,
+      initialMissing: reason,
+    },
+    (label, total) => createProgress({ total, label, quiet }),
+  );
+  report.notes.unshift(...net.notes, ...dataNotes);
+  const out = {
+    model: modelFile,
+    data: String(o.data),
+    split: String(o.split ?? 'train'),
+    m: data.n,
+    backend,
+    measures: report.measures,
+    components: report.components,
+    pac_bayes_curve: report.pac_bayes_curve,
+    notes: report.notes,
+    timings_ms: report.timings_ms,
+  };
+  if (toStdout) {
+    process.stdout.write(JSON.stringify(out, null, 1) + '\n');
+    return;
+  }
+  console.log(formatTable(report));
+  if (o.json !== undefined) {
+    writeFileAtomic(String(o.json), JSON.stringify(out, null, 1) + '\n');
+    console.log(`\nwrote ${o.json}`);
+  }
+}
