@@ -1,15 +1,40 @@
-/** `npm run bench`: the project's speed figures, on the wasm backend. */
+/**
+ * `npm run bench [training] [measures]`: the project's speed figures, on the wasm backend.
+ *   training: one SGD step of an MLP 784-1024-10 at batch 64 and 256 (effective GFLOPS), one epoch on 8,000 digits
+ *   measures: every measure of an MLP 784-1024-10 trained on 5,000 MNIST digits (trained here first, unless
+ *             GENMEASURES_BENCH_RUN names a run folder), with per-measure times
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { initBackend } from '../src/engine/backend.js';
+import { makeConfig } from '../src/train/config.js';
+import { trainRun } from '../src/train/run.js';
 import { benchTraining } from './training.js';
+import { benchMeasures } from './measures.js';
 
 async function main(): Promise<void> {
   const backend = await initBackend('wasm');
-  console.log(`genmeasures benchmarks (backend ${backend}, node ${process.version}, ${new Date().toISOString()})`);
+  console.log(`genmeasures benchmarks (backend ${backend}, node ${process.version}, ${os.cpus().length} cores, ${new Date().toISOString()})`);
   const which = process.argv.slice(2);
   const want = (name: string) => which.length === 0 || which.includes(name);
   if (want('training')) {
     console.log('\n== training ==');
     await benchTraining();
+  }
+  if (want('measures')) {
+    console.log('\n== measures ==');
+    if (!process.env.GENMEASURES_BENCH_RUN) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'genmeasures-bench-'));
+      const out = path.join(dir, 'run');
+      const t0 = performance.now();
+      const { record } = await trainRun(makeConfig({ data: 'mnist', model: 'mlp:1024', trainSize: 5000, seed: 1 }), backend, { out });
+      console.log(
+        `trained mlp:1024 on 5000 MNIST digits: ${record.epochs} epochs in ${((performance.now() - t0) / 1000).toFixed(1)} s (${record.secondsPerEpoch.toFixed(2)} s/epoch), train error ${(100 * record.final.trainError).toFixed(2)}%, test error ${(100 * (record.final.testError ?? NaN)).toFixed(2)}%`,
+      );
+      process.env.GENMEASURES_BENCH_RUN = out;
+    }
+    await benchMeasures();
   }
 }
 

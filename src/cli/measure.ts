@@ -13,6 +13,8 @@ import { loadRunData, resolveRunJson } from '../train/prepare.js';
 import { checkDataMatchesNetwork, checkSameArchitecture, computeMeasures, DEFAULTS, MEASURES, parseMeasureList, type MeasureReport } from '../measures/index.js';
 import { createProgress, formatDuration } from '../util/progress.js';
 import { writeFileAtomic } from '../util/fsx.js';
+import { evaluateNetwork } from '../measures/margin.js';
+import { writeModelReport } from '../report/single.js';
 
 export const command: CommandDef = {
   name: 'measure',
@@ -38,6 +40,7 @@ export const command: CommandDef = {
     seed: { type: 'int', value: 'S', default: DEFAULTS.seed, help: 'seed of every random choice (subsets, perturbations)' },
     workers: { type: 'string', value: 'N', default: 'auto', help: 'worker threads for sharpness and PAC-Bayes, each with its own backend (auto = 1: in-process)' },
     json: { type: 'string', value: 'FILE', help: 'also write the full report as JSON to FILE (- for standard output instead of the table)' },
+    html: { type: 'string', value: 'FILE', help: 'also write a one-model HTML report: the measures, a histogram of the training margins, the PAC-Bayes curve' },
     backend: { type: 'string', value: 'NAME', default: 'auto', choices: ['auto', 'wasm', 'cpu', 'tensorflow'], help: 'TensorFlow.js backend' },
     quiet: { type: 'boolean', help: 'no progress output' },
   },
@@ -228,6 +231,11 @@ export async function run(o: ParsedOptions): Promise<void> {
     notes: report.notes,
     timings_ms: report.timings_ms,
   };
+  if (o.html !== undefined) {
+    const { margins } = evaluateNetwork(net, data);
+    await writeModelReport(String(o.html), { model: modelFile, data: description, m: data.n, report, margins });
+    if (!quiet) process.stderr.write(`wrote ${o.html}\n`);
+  }
   if (toStdout) {
     process.stdout.write(JSON.stringify(out, null, 1) + '\n');
     return;
