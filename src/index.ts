@@ -17,6 +17,7 @@ export { prepareData, loadRunData, type PreparedData } from './train/prepare.js'
 export { train, evaluate, crossEntropy, SgdState, type EpochRecord, type TrainResult } from './train/sgd.js';
 export { trainRun, saveRun, type RunRecord } from './train/run.js';
 export * from './measures/index.js';
+export { buildPlan, randomLabelsPlan, confusionPlan, widthPlan, runPlan, Store, runKey, trainKey, toCsv, toJson, type ExperimentPlan, type RunSpec, type PlanOverrides, type StoredRun, type SweepResult } from './experiments/index.js';
 export { kendallTau, granulatedKendall } from './report/correlation.js';
 export { writeReport } from './report/html.js';
 export { Rng, deriveSeed } from './util/random.js';

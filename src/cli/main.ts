@@ -9,7 +9,8 @@ import { helpText, parseCommand, CommandDef, ParsedOptions } from './args.js';
 
 interface CommandModule {
   command: CommandDef;
-  run(options: ParsedOptions, positionals: string[]): Promise<void>;
+  /** Resolves to nothing (success) or to the process exit code. */
+  run(options: ParsedOptions, positionals: string[]): Promise<void | number>;
 }
 
 const COMMANDS: Record<string, () => Promise<CommandModule>> = {
@@ -63,8 +64,8 @@ export async function main(argv: string[]): Promise<number> {
       console.log(helpText(mod.command));
       return 0;
     }
-    await mod.run(options, positionals);
-    return 0;
+    const code = await mod.run(options, positionals);
+    return typeof code === 'number' ? code : 0;
   } catch (e) {
     if (isUserError(e)) {
       console.error(`genmeasures ${name}: ${e.message}`);

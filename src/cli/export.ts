@@ -1,0 +1,48 @@
+/** `genmeasures export`: every run of a results database, with its configuration and measures, as CSV or JSON. */
+import { CommandDef, ParsedOptions } from './args.js';
+import { UserError } from '../errors.js';
+import { EXPERIMENT_NAMES } from '../experiments/plan.js';
+import { toCsv, toJson } from '../experiments/export.js';
+import { DEFAULT_DB, Store } from '../experiments/store.js';
+import { writeFileAtomic } from '../util/fsx.js';
+
+export const command: CommandDef = {
+  name: 'export',
+  summary: 'write every recorded run (configuration, status, errors, measures) as CSV or JSON',
+  usage: 'genmeasures export [--db FILE] --format csv|json [--out FILE] [--experiment NAME]',
+  options: {
+    db: { type: 'string', value: 'FILE', default: DEFAULT_DB, help: 'results database written by genmeasures run' },
+    format: { type: 'string', value: 'FORMAT', choices: ['csv', 'json'], help: 'csv: one row per run, one column per configuration field and per measure; json: an array of objects (with the PAC-Bayes curve, notes and training history)' },
+    out: { type: 'string', value: 'FILE', help: 'write to FILE instead of standard output' },
+    experiment: { type: 'string', value: 'NAME', choices: [...EXPERIMENT_NAMES], help: 'only the runs of one experiment' },
+    status: { type: 'string', value: 'STATUS', choices: ['done', 'failed'], help: 'only finished or only failed runs [default: both]' },
+  },
+  epilog: [
+    'Runs that did not converge are exported with converged = false; leave them out of comparisons.',
+    '',
+    'Examples:',
+    '  genmeasures export --format csv > runs.csv',
+    '  genmeasures export --db /tmp/gm/genmeasures.db --format json --out runs.json --experiment width',
+  ].join('\n'),
+};
+
+export async function run(o: ParsedOptions): Promise<void> {
+  if (o.format === undefined) throw new UserError('--format csv|json is required');
+  const store = Store.open(String(o.db), { mustExist: true });
+  let text: string;
+  try {
+    const runs = store.listRuns({ experiment: o.experiment as string | undefined, status: o.status as 'done' | 'failed' | undefined });
+    text = o.format === 'csv' ? toCsv(runs) : toJson(runs);
+  } finally {
+    store.close();
+  }
+  if (o.out !== undefined) writeFileAtomic(String(o.out), text);
+  else {
+    // A closed pipe (e.g. `| head`) is not an error.
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(0);
+      throw e;
+    });
+    process.stdout.write(text);
+  }
+}

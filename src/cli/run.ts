@@ -1,0 +1,224 @@
+/** `genmeasures run`: run one of the paper's experiments (a sweep of networks), resumable, in parallel. */
+import fs from 'node:fs';
+import os from 'node:os';
+import { CommandDef, ParsedOptions } from './args.js';
+import { UserError } from '../errors.js';
+import { parseBackend } from '../engine/backend.js';
+import { parseMeasureList } from '../measures/index.js';
+import { buildPlan } from '../experiments/experiments.js';
+import { EXPERIMENT_NAMES, PRESET_NAMES, parseSizeList, runKey, trainKey, type ExperimentPlan, type PlanOverrides, type StoredMeasureOptions } from '../experiments/plan.js';
+import { formatRunLine, runPlan } from '../experiments/runner.js';
+import { DEFAULT_DB, Store } from '../experiments/store.js';
+import { formatDuration } from '../util/progress.js';
+
+export const command: CommandDef = {
+  name: 'run',
+  summary: 'run one of the paper\'s experiments: train, measure and record every network of a sweep (resumable)',
+  usage: 'genmeasures run random-labels|confusion|width [--preset quick|paper] [--data SPEC] [--model SPEC] [--workers N] [--db FILE] [--seed S]',
+  positionals: true,
+  options: {
+    preset: { type: 'string', value: 'NAME', default: 'quick', choices: [...PRESET_NAMES], help: 'quick: embedded MNIST, minutes; paper: the paper\'s sizes, hours' },
+    data: { type: 'string', value: 'SPEC', help: 'data set instead of the preset\'s (paper presets of random-labels and confusion need cifar10:DIR)' },
+    model: { type: 'string', value: 'SPEC', help: 'network instead of the preset\'s (random-labels, confusion)' },
+    seed: { type: 'int', value: 'S', help: 'seed of every run (subsets, labels, initialisation, batch order) [default: 1]' },
+    workers: { type: 'int', value: 'N', min: 1, default: os.availableParallelism(), help: 'worker processes, one run each at a time (the default is the number of cores)' },
+    db: { type: 'string', value: 'FILE', default: DEFAULT_DB, help: 'results database (SQLite); checkpoints go to checkpoints/ beside it' },
+    sizes: { type: 'string', value: 'LIST', help: 'random-labels: training-set sizes, e.g. 500,1000,2K' },
+    'confusion-sizes': { type: 'string', value: 'LIST', help: 'confusion: confusion-set sizes, e.g. 0,250,500' },
+    widths: { type: 'string', value: 'LIST', help: 'width: hidden-layer widths, e.g. 8,32,128' },
+    'train-size': { type: 'int', value: 'N', min: 1, help: 'confusion: size of the true-labelled set; width: training-set size' },
+    'max-epochs': { type: 'int', value: 'N', min: 1, help: 'epoch cap of every run (then "did not converge")' },
+    'max-minutes': { type: 'number', value: 'MIN', help: 'wall-clock cap of every run in minutes (then "did not converge")' },
+    'target-loss': { type: 'number', value: 'L', min: 0, help: 'stop when the epoch-average training cross-entropy is below L [default: 0.01]' },
+    measures: { type: 'string', value: 'LIST', help: 'compute only these measures [default: all]' },
+    samples: { type: 'int', value: 'K', min: 1, help: 'Monte-Carlo samples per α and per σ [default: the preset\'s]' },
+    'sharpness-points': { type: 'int', value: 'N', min: 1, help: 'sharpness on at most N training points [default: the preset\'s]' },
+    backend: { type: 'string', value: 'NAME', default: 'auto', choices: ['auto', 'wasm', 'cpu', 'tensorflow'], help: 'TensorFlow.js backend of the workers' },
+    'dry-run': { type: 'boolean', help: 'print the plan (every run, its key, and whether the database holds it) and stop' },
+    quiet: { type: 'boolean', help: 'no progress output (the summary is still printed)' },
+  },
+  epilog: [
+    'Experiments (paper section 3):',
+    '  random-labels  for each training-set size, one network on true and one on random labels (Fig. 1, 2)',
+    '  confusion      a true-labelled set plus random-labelled confusion sets of growing size (Fig. 3)',
+    '  width          one-hidden-layer MLPs of growing width on MNIST (Fig. 4)',
+    '',
+    'Every run trains (or reuses its checkpoint), computes every measure and is recorded in the database as',
+    'one row. Running the same command again skips finished runs: an interrupted sweep resumes. A run that',
+    'fails is recorded as failed and retried next time. Export the results with genmeasures export.',
+    '',
+    'Examples:',
+    '  genmeasures run width --preset quick --workers 2',
+    '  genmeasures run random-labels --preset paper --data cifar10:/data/cifar-10-batches-bin',
+    '  genmeasures run confusion --dry-run',
+  ].join('\n'),
+};
+
+function overridesOf(o: ParsedOptions): PlanOverrides {
+  const list = (name: string, min: number) => (o[name] === undefined ? undefined : parseSizeList(String(o[name]), `--${name}`, min));
+  const measureOptions: Partial<StoredMeasureOptions> = {};
+  if (o.measures !== undefined) measureOptions.measures = parseMeasureList(String(o.measures));
+  if (o.samples !== undefined) measureOptions.samples = Number(o.samples);
+  if (o['sharpness-points'] !== undefined) measureOptions.sharpnessPoints = Number(o['sharpness-points']);
+  if (o['max-minutes'] !== undefined && !(Number(o['max-minutes']) > 0)) throw new UserError(`--max-minutes: ${o['max-minutes']} must be a positive number`);
+  return {
+    data: o.data === undefined ? undefined : String(o.data),
+    model: o.model === undefined ? undefined : String(o.model),
+    seed: o.seed === undefined ? undefined : Number(o.seed),
+    sizes: list('sizes', 1),
+    confusionSizes: list('confusion-sizes', 0),
+    widths: list('widths', 1),
+    trainSize: o['train-size'] === undefined ? undefined : Number(o['train-size']),
+    maxEpochs: o['max-epochs'] === undefined ? undefined : Number(o['max-epochs']),
+    maxMinutes: o['max-minutes'] === undefined ? undefined : Number(o['max-minutes']),
+    targetLoss: o['target-loss'] === undefined ? undefined : Number(o['target-loss']),
+    measureOptions,
+  };
+}
+
+function printPlan(plan: ExperimentPlan, dbFile: string): void {
+  let statuses = new Map<string, string>();
+  if (fs.existsSync(dbFile)) {
+    const store = Store.open(dbFile, { mustExist: true });
+    try {
+      statuses = store.statuses(plan.runs.map(runKey));
+    } finally {
+      store.close();
+    }
+  }
+  const c0 = plan.runs[0].config;
+  const mo = plan.runs[0].measureOptions;
+  console.log(`${plan.experiment} (preset ${plan.preset}): ${plan.runs.length} runs`);
+  console.log(plan.description);
+  console.log(
+    `training: data ${c0.data}, seed ${c0.seed}, SGD lr ${c0.lr} momentum ${c0.momentum} batch ${c0.batchSize}, stop at cross-entropy < ${c0.targetLoss} or ${c0.maxEpochs} epochs${c0.maxMinutes !== null ? ` or ${c0.maxMinutes} min` : ''}`,
+  );
+  console.log(
+    `measures: ${mo.measures.length === 0 ? 'none' : mo.measures.join(', ')}; margin ε ${mo.marginEps}, sharpness α ${mo.alpha} (${mo.sharpnessSteps} steps, ≤ ${mo.sharpnessPoints} points), ${mo.samples} samples per α/σ, δ ${mo.delta}`,
+  );
+  const rows = plan.runs.map((r) => [
+    r.label,
+    r.config.model,
+    r.config.trainSize === null ? 'all' : String(r.config.trainSize),
+    r.config.labels,
+    String(r.config.confusion),
+    runKey(r).slice(0, 12),
+    trainKey(r.config).slice(0, 12),
+    statuses.get(runKey(r)) ?? 'to run',
+  ]);
+  const head = ['run', 'model', 'train size', 'labels', 'confusion', 'key', 'checkpoint', 'status'];
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd();
+  console.log('');
+  console.log(fmt(head));
+  for (const r of rows) console.log(fmt(r));
+}
+
+/** A bar on a terminal (stderr), plain status lines every 30 s otherwise; run lines go to stdout. */
+function sweepProgress(quiet: boolean) {
+  const err = process.stderr;
+  const tty = !!err.isTTY && !quiet;
+  let done = 0;
+  let total = 0;
+  let status = '';
+  let eta: number | null = null;
+  let lastPlain = Date.now();
+  const start = Date.now();
+  const bar = () => {
+    const frac = total ? done / total : 0;
+    const filled = Math.round(frac * 24);
+    const text = `runs ${'█'.repeat(filled)}${'░'.repeat(24 - filled)} ${done}/${total} ETA ${eta === null ? '?' : formatDuration(eta)} ${status}`;
+    return text.slice(0, (err.columns || 100) - 1);
+  };
+  const draw = () => {
+    if (tty && total > 0) err.write(`\r\x1b[2K${bar()}`);
+  };
+  return {
+    setTotal(d: number, t: number) {
+      done = d;
+      total = t;
+      draw();
+    },
+    update(d: number, e: number | null) {
+      done = d;
+      eta = e;
+      draw();
+    },
+    status(text: string) {
+      status = text;
+      if (quiet) return;
+      if (tty) draw();
+      else if (Date.now() - lastPlain >= 30000) {
+        lastPlain = Date.now();
+        err.write(`runs ${done}/${total}, elapsed ${formatDuration(Date.now() - start)}, ETA ${eta === null ? '?' : formatDuration(eta)}: ${text}\n`);
+      }
+    },
+    line(text: string) {
+      if (tty) err.write('\r\x1b[2K');
+      process.stdout.write(text + '\n');
+      draw();
+    },
+    note(text: string) {
+      if (quiet) return;
+      if (tty) err.write('\r\x1b[2K');
+      err.write(text + '\n');
+      draw();
+    },
+    end() {
+      if (tty) err.write('\r\x1b[2K');
+    },
+  };
+}
+
+export async function run(o: ParsedOptions, positionals: string[]): Promise<number> {
+  if (positionals.length === 0) throw new UserError(`name an experiment: genmeasures run ${EXPERIMENT_NAMES.join('|')} (see genmeasures run --help)`);
+  if (positionals.length > 1) throw new UserError(`one experiment at a time (got ${positionals.join(', ')})`);
+  const plan = buildPlan(positionals[0], String(o.preset), overridesOf(o));
+  const dbFile = String(o.db);
+  const backend = parseBackend(String(o.backend));
+  if (o['dry-run']) {
+    printPlan(plan, dbFile);
+    return 0;
+  }
+  const quiet = !!o.quiet;
+  const p = sweepProgress(quiet);
+  const result = await runPlan(plan, {
+    db: dbFile,
+    workers: Number(o.workers),
+    backend,
+    events: {
+      onStart: ({ total, skipped, pending, workers, retrying }) => {
+        p.note(
+          `${plan.experiment} (preset ${plan.preset}): ${total} run${total === 1 ? '' : 's'}${skipped ? `, ${skipped} already done` : ''}${retrying ? `, ${retrying} failed before (retrying)` : ''}` +
+            (pending ? `; ${pending} to run on ${workers} worker${workers > 1 ? 's' : ''}` : '; nothing to do') + ` (db ${dbFile})`,
+        );
+        p.setTotal(skipped, total);
+      },
+      onRunDone: ({ done, total, spec, outcome, etaMs }) => {
+        p.line(formatRunLine(done, total, spec.experiment, outcome.summary, outcome.reusedCheckpoint ? ', checkpoint reused' : ''));
+        p.update(done, etaMs);
+      },
+      onRunFailed: ({ done, total, spec, error }) => {
+        p.line(`[${done}/${total}] ${spec.experiment} ${spec.label}: FAILED: ${error.split('\n')[0]}`);
+        p.update(done, null);
+      },
+      onStatus: (text) => p.status(text),
+    },
+  });
+  p.end();
+  const took = formatDuration(result.seconds * 1000);
+  const finished = result.skipped + result.done;
+  console.log(
+    `${plan.experiment}: ${finished} of ${result.total} runs recorded (${result.done} now${result.skipped ? `, ${result.skipped} before` : ''}) in ${took}; db ${dbFile}` +
+      (result.failed.length ? `; ${result.failed.length} FAILED` : ''),
+  );
+  if (result.failed.length) {
+    // One line, and a non-zero exit status without a stack trace: the errors are in the database.
+    console.error(
+      `genmeasures run: ${result.failed.length} of ${result.total} runs failed (first: ${result.failed[0].spec.label}: ${result.failed[0].error.split('\n')[0]}); they are recorded as failed in ${dbFile} with their errors (genmeasures export shows them) and are retried when you run the command again`,
+    );
+    return 1;
+  }
+  console.log(`export: genmeasures export --db ${dbFile} --format csv`);
+  return 0;
+}

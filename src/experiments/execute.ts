@@ -1,0 +1,166 @@
+/**
+ * The work of one run, as a worker process does it: train (or reuse the run's complete checkpoint),
+ * measure, and record the row — in that order, so that the row exists only when everything is done.
+ *
+ *   1. checkpoints/<train key>/ complete (model.json, weights.bin, initial/, run.json)? reuse it;
+ *      otherwise train with trainRun and save the folder atomically (temporary sibling, then rename).
+ *   2. Load the trained and the initial network from the checkpoint (a fresh and a resumed run are then
+ *      measured from the very same bytes), prepare the run's data exactly as training did, and compute
+ *      every measure on the true-labelled part (the first trueCount points: all of them except the
+ *      confusion set) with workers: 1 (one run per core; measures do not start threads of their own).
+ *   3. Record the row, its measures and its curve in one transaction (store.recordDone).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { computeMeasures, type MeasureReport } from '../measures/index.js';
+import { loadNetwork } from '../models/io.js';
+import type { Network } from '../models/network.js';
+import type { Dataset } from '../data/types.js';
+import { prepareData } from '../train/prepare.js';
+import { saveRun, trainRun, type RunRecord } from '../train/run.js';
+import type { EpochRecord } from '../train/sgd.js';
+import { canonicalJson, runKey, trainKey, type RunSpec } from './plan.js';
+import { Store, doneRow } from './store.js';
+
+export interface RunJob {
+  spec: RunSpec;
+  /** Results database file. */
+  db: string;
+  /** Folder holding the checkpoints (checkpoints/ beside the db). */
+  checkpoints: string;
+  /** Backend name in use in this process. */
+  backend: string;
+}
+
+export interface RunHooks {
+  /** Training progress (one call per epoch). */
+  onEpoch?(rec: EpochRecord): void;
+  /** What the run is doing now: 'training', 'measuring <measure>', 'recording'. */
+  onPhase?(text: string): void;
+}
+
+export interface RunOutcome {
+  key: string;
+  /** 'inserted': this process recorded the row; 'exists': another process recorded it first. */
+  result: 'inserted' | 'exists';
+  reusedCheckpoint: boolean;
+  summary: RunSummary;
+}
+
+/** The key numbers of a finished run, for the one-line report. */
+export interface RunSummary {
+  label: string;
+  converged: boolean;
+  stopReason: string;
+  epochs: number;
+  trainError: number;
+  testError: number | null;
+  measures: Record<string, number | null>;
+  trainSeconds: number;
+  measureSeconds: number;
+  /** Wall time of the whole run in this process (training, measuring, recording). */
+  seconds: number;
+}
+
+const CHECKPOINT_FILES = ['run.json', 'model.json', 'weights.bin', path.join('initial', 'model.json'), path.join('initial', 'weights.bin')];
+
+/** Whether a checkpoint folder holds a complete run (trainRun writes it atomically, so it should). */
+export function isCompleteCheckpoint(dir: string): boolean {
+  return CHECKPOINT_FILES.every((f) => fs.existsSync(path.join(dir, f)));
+}
+
+/** The checkpoint of a run's training configuration: reuse it if complete, else train and save it. */
+export async function trainOrReuse(spec: RunSpec, dir: string, backend: string, hooks: RunHooks = {}): Promise<{ record: RunRecord; reused: boolean }> {
+  if (fs.existsSync(dir)) {
+    if (isCompleteCheckpoint(dir)) {
+      const record = JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8')) as RunRecord;
+      if (canonicalJson(record.config) !== canonicalJson(spec.config)) {
+        throw new Error(`the checkpoint ${dir} holds a run of another configuration (${canonicalJson(record.config)})`);
+      }
+      return { record, reused: true };
+    }
+    fs.rmSync(dir, { recursive: true, force: true }); // not written by trainRun/saveRun: start afresh
+  }
+  hooks.onPhase?.('training');
+  const { record, net, initial } = await trainRun(spec.config, backend, { out: null, onEpoch: (rec) => hooks.onEpoch?.(rec) });
+  try {
+    saveRun(dir, record, net, initial, false);
+  } catch (e) {
+    // Another process saved the same (deterministic) training run first: use its folder.
+    if (!isCompleteCheckpoint(dir)) throw e;
+    return { record: JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8')) as RunRecord, reused: true };
+  }
+  return { record, reused: false };
+}
+
+/** The first n points of a data set (no copy). */
+export function head(ds: Dataset, n: number): Dataset {
+  if (n >= ds.n) return ds;
+  const size = ds.shape[0] * ds.shape[1] * ds.shape[2];
+  return { ...ds, n, x: ds.x.subarray(0, n * size), y: ds.y.subarray(0, n) };
+}
+
+/** Compute a run's measures from its checkpoint, on the true-labelled part of its training set. */
+export async function measureCheckpoint(spec: RunSpec, dir: string, hooks: RunHooks = {}): Promise<{ report: MeasureReport; measuredOn: number; seconds: number }> {
+  const net: Network = loadNetwork(path.join(dir, 'model.json'));
+  const initial: Network = loadNetwork(path.join(dir, 'initial', 'model.json'));
+  const prepared = prepareData(spec.config);
+  const data = head(prepared.train, prepared.trueCount);
+  const t0 = performance.now();
+  const report = await computeMeasures(
+    net,
+    data,
+    { ...spec.measureOptions, workers: 1, initial },
+    (label) => {
+      hooks.onPhase?.(`measuring ${label}`);
+      return { update() {}, log() {}, done() {} };
+    },
+  );
+  if (prepared.trueCount < prepared.train.n) {
+    report.notes.unshift(`measured on the ${prepared.trueCount} true-labelled training points (the ${prepared.train.n - prepared.trueCount} random-labelled confusion points left out)`);
+  }
+  return { report, measuredOn: data.n, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Do one run completely and record it. Throws on failure (the caller records failures). */
+export async function executeRun(job: RunJob, hooks: RunHooks = {}): Promise<RunOutcome> {
+  const t0 = performance.now();
+  const createdAt = new Date().toISOString();
+  const { spec } = job;
+  const key = runKey(spec);
+  const dir = path.join(job.checkpoints, trainKey(spec.config));
+  const { record, reused } = await trainOrReuse(spec, dir, job.backend, hooks);
+  hooks.onPhase?.('measuring');
+  const { report, measuredOn, seconds } = await measureCheckpoint(spec, dir, hooks);
+  hooks.onPhase?.('recording');
+  const row = doneRow(spec, record, report, {
+    measuredOn,
+    measureSeconds: seconds,
+    checkpoint: path.relative(path.dirname(path.resolve(job.db)), dir),
+    createdAt,
+  });
+  const store = Store.open(job.db);
+  let result: 'inserted' | 'exists';
+  try {
+    result = store.recordDone(row);
+  } finally {
+    store.close();
+  }
+  return {
+    key,
+    result,
+    reusedCheckpoint: reused,
+    summary: {
+      label: spec.label,
+      converged: record.converged,
+      stopReason: record.stopReason,
+      epochs: record.epochs,
+      trainError: record.final.trainError,
+      testError: record.final.testError,
+      measures: report.measures,
+      trainSeconds: record.seconds,
+      measureSeconds: seconds,
+      seconds: (performance.now() - t0) / 1000,
+    },
+  };
+}

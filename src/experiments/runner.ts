@@ -1,0 +1,294 @@
+/**
+ * Running a sweep: runPlan(plan, options) trains and measures every run of a plan that the database does
+ * not hold as finished, in `workers` child processes (worker.ts), and records each run as it completes.
+ *
+ * Resume: a run is recorded (store.recordDone) only when it is complete, in one transaction, and a run's
+ * training is saved as an atomic checkpoint folder first. Killing the runner and its workers at any moment
+ * loses at most the work in progress; running the same plan again skips the finished runs, reuses the
+ * complete checkpoints of runs that were being measured, and ignores temporary folders (.NAME.tmp-*) left
+ * by a kill (those older than `staleTmpMs` are removed).
+ *
+ * Failures: a run that throws a bug or whose worker dies is recorded as 'failed' with its error and the
+ * sweep goes on (the next run of the same command retries it); a UserError in a run (bad input: data that
+ * cannot be read, a size larger than the data…) stops the sweep, since every run would meet it, and is
+ * rethrown naming the run.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError } from '../errors.js';
+import type { BackendChoice } from '../engine/backend.js';
+import { parseModelSpec } from '../models/spec.js';
+import type { RunOutcome, RunSummary } from './execute.js';
+import { runKey, trainKey, type ExperimentPlan, type RunSpec } from './plan.js';
+import { Store, checkpointsDir, failedRow } from './store.js';
+import type { FromWorker, ToWorker } from './worker.js';
+
+export interface RunnerEvents {
+  /** Before any run: the plan's size, what is already done, how many workers start. */
+  onStart?(info: { total: number; skipped: number; pending: number; workers: number; retrying: number }): void;
+  /** A run finished and was recorded; `done` counts finished runs of the plan (skipped ones included). */
+  onRunDone?(info: { done: number; total: number; spec: RunSpec; outcome: RunOutcome; etaMs: number | null }): void;
+  /** A run failed and was recorded as failed. */
+  onRunFailed?(info: { done: number; total: number; spec: RunSpec; error: string }): void;
+  /** What the workers are doing now, e.g. "size=4000 labels=random: epoch 12 loss 1.2 · width=512: measuring sharpness". */
+  onStatus?(text: string): void;
+}
+
+export interface RunnerOptions {
+  /** Results database (created if missing). */
+  db: string;
+  /** Worker processes (default: os.availableParallelism()). */
+  workers?: number;
+  backend?: BackendChoice;
+  /** Checkpoint folder (default: checkpoints/ beside the db). */
+  checkpoints?: string;
+  /** Temporary checkpoint folders older than this are removed at start (default 10 minutes). */
+  staleTmpMs?: number;
+  events?: RunnerEvents;
+}
+
+export interface SweepResult {
+  total: number;
+  /** Runs already finished before this call. */
+  skipped: number;
+  /** Runs finished by this call. */
+  done: number;
+  failed: { spec: RunSpec; error: string }[];
+  seconds: number;
+}
+
+export const WORKER_MODULE = fileURLToPath(new URL('./worker.js', import.meta.url));
+
+/** Rough relative cost of a run, for scheduling (longest first) and the ETA: points × hidden units × a label factor. */
+export function estimateCost(spec: RunSpec): number {
+  const plan = parseModelSpec(spec.config.model);
+  const units = plan.family === 'mlp' ? plan.hidden.reduce((a, b) => a + b, 0) + 10 : plan.blocks.reduce<number>((a, b) => a + (b === 'M' ? 0 : 30 * b), 10);
+  const m = (spec.config.trainSize ?? 50000) + spec.config.confusion;
+  const fit = spec.config.labels === 'random' ? 3 : 1 + (2 * spec.config.confusion) / Math.max(1, spec.config.trainSize ?? 50000);
+  return m * units * (1 + fit);
+}
+
+/** Remove temporary checkpoint folders (.NAME.tmp-*) older than maxAgeMs: left by a killed run. */
+export function cleanStaleTemporaries(dir: string, maxAgeMs: number): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const removed: string[] = [];
+  const now = Date.now();
+  for (const name of fs.readdirSync(dir)) {
+    if (!/^\..+\.tmp-/.test(name)) continue;
+    const p = path.join(dir, name);
+    try {
+      if (now - fs.statSync(p).mtimeMs >= maxAgeMs) {
+        fs.rmSync(p, { recursive: true, force: true });
+        removed.push(name);
+      }
+    } catch {
+      /* removed by someone else meanwhile */
+    }
+  }
+  return removed;
+}
+
+/** Fail early, before starting workers, on data that cannot exist. */
+function checkData(plan: ExperimentPlan): void {
+  for (const spec of new Set(plan.runs.map((r) => r.config.data))) {
+    const m = /^(idx|cifar10):(.*)$/.exec(spec);
+    if (m && !fs.existsSync(m[2])) throw new UserError(`--data ${spec}: the folder ${m[2]} does not exist`);
+  }
+}
+
+interface Slot {
+  child: ChildProcess;
+  ready: boolean;
+  spec: RunSpec | null;
+  status: string;
+  stderr: string;
+}
+
+export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promise<SweepResult> {
+  const start = Date.now();
+  const events = opts.events ?? {};
+  checkData(plan);
+  const store = Store.open(opts.db);
+  try {
+    store.registerPlan(plan);
+    const checkpoints = opts.checkpoints ?? checkpointsDir(opts.db);
+    fs.mkdirSync(checkpoints, { recursive: true });
+    cleanStaleTemporaries(checkpoints, opts.staleTmpMs ?? 10 * 60000);
+
+    const total = plan.runs.length;
+    const statuses = store.statuses(plan.runs.map(runKey));
+    const pending = plan.runs.filter((r) => statuses.get(runKey(r)) !== 'done');
+    const retrying = pending.filter((r) => statuses.get(runKey(r)) === 'failed').length;
+    const skipped = total - pending.length;
+    const requested = opts.workers ?? os.availableParallelism();
+    if (!(Number.isInteger(requested) && requested >= 1)) throw new UserError(`--workers: ${requested} is not a whole number ≥ 1`);
+    const workerCount = Math.min(requested, pending.length);
+    // Announced once the first worker is ready (a backend that cannot start is then the only message).
+    let announced = false;
+    const announce = () => {
+      if (!announced) events.onStart?.({ total, skipped, pending: pending.length, workers: workerCount, retrying });
+      announced = true;
+    };
+    const result: SweepResult = { total, skipped, done: 0, failed: [], seconds: 0 };
+    if (pending.length === 0) {
+      announce();
+      return result;
+    }
+
+    // Longest first (a stable sort keeps the plan's order among equals): the sweep ends sooner.
+    const queue = [...pending].sort((a, b) => estimateCost(b) - estimateCost(a));
+    const totalCost = pending.reduce((s, r) => s + estimateCost(r), 0);
+    let doneCost = 0;
+    let finished = skipped;
+    let abort: Error | null = null;
+    const slots: Slot[] = [];
+    const inFlight = () => new Set(slots.filter((s) => s.spec).map((s) => trainKey(s.spec!.config)));
+
+    await new Promise<void>((resolve) => {
+      let settled = false;
+      const finish = () => {
+        if (settled) return;
+        if (slots.some((s) => s.spec) && !abort) return;
+        if (queue.length > 0 && !abort) return;
+        settled = true;
+        for (const s of slots) {
+          if (abort) s.child.kill('SIGKILL');
+          else if (s.child.connected) s.child.send({ type: 'exit' } satisfies ToWorker);
+        }
+        resolve();
+      };
+      const status = () => {
+        events.onStatus?.(slots.filter((s) => s.spec).map((s) => `${s.spec!.label}: ${s.status}`).join(' · '));
+      };
+      const eta = (): number | null => {
+        if (doneCost <= 0) return null;
+        const elapsed = Date.now() - start;
+        return (elapsed / doneCost) * (totalCost - doneCost);
+      };
+      const assign = (slot: Slot) => {
+        if (abort || !slot.ready || slot.spec) return;
+        const busy = inFlight();
+        // Two runs with one training configuration never train at once: the second reuses the first's checkpoint.
+        const i = queue.findIndex((r) => !busy.has(trainKey(r.config)));
+        if (i < 0) {
+          finish();
+          return;
+        }
+        const [spec] = queue.splice(i, 1);
+        slot.spec = spec;
+        slot.status = 'starting';
+        slot.child.send({ type: 'run', job: { spec, db: opts.db, checkpoints } } satisfies ToWorker);
+        status();
+      };
+      const fail = (spec: RunSpec, error: string) => {
+        store.recordFailed(failedRow(spec, error, new Date().toISOString()));
+        result.failed.push({ spec, error });
+        finished++;
+        doneCost += estimateCost(spec);
+        events.onRunFailed?.({ done: finished, total, spec, error });
+      };
+      const spawn = () => {
+        const child = fork(WORKER_MODULE, [], {
+          stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+          execArgv: process.execArgv.filter((a) => !a.startsWith('--test')),
+          serialization: 'advanced',
+        });
+        const slot: Slot = { child, ready: false, spec: null, status: '', stderr: '' };
+        slots.push(slot);
+        child.stderr!.setEncoding('utf8');
+        child.stderr!.on('data', (d: string) => {
+          slot.stderr = (slot.stderr + d).slice(-4000);
+        });
+        child.on('message', (msg: FromWorker) => {
+          if (msg.type === 'ready') {
+            slot.ready = true;
+            announce();
+            assign(slot);
+          } else if (msg.type === 'init-failed') {
+            abort ??= msg.userError ? new UserError(msg.error) : new Error(`an experiment worker could not start: ${msg.error}`);
+            finish();
+          } else if (msg.type === 'progress') {
+            slot.status = msg.text;
+            status();
+          } else if (msg.type === 'done') {
+            const spec = slot.spec!;
+            slot.spec = null;
+            result.done++;
+            finished++;
+            doneCost += estimateCost(spec);
+            events.onRunDone?.({ done: finished, total, spec, outcome: msg.outcome, etaMs: eta() });
+            status();
+            assign(slot);
+            finish();
+          } else if (msg.type === 'failed') {
+            const spec = slot.spec!;
+            slot.spec = null;
+            if (msg.userError) {
+              abort ??= new UserError(`${plan.experiment} ${spec.label}: ${msg.error}`);
+              finish();
+              return;
+            }
+            fail(spec, msg.error);
+            assign(slot);
+            finish();
+          }
+        });
+        child.on('error', (e) => {
+          // fork failed or the IPC channel broke: the 'exit' handler (if the process ran) does the rest
+          slot.stderr += `\n${e.message}`;
+          if (child.pid === undefined && !settled) {
+            abort ??= new Error(`an experiment worker could not be started: ${e.message}`);
+            finish();
+          }
+        });
+        child.on('exit', (code, signal) => {
+          const i = slots.indexOf(slot);
+          if (i >= 0) slots.splice(i, 1);
+          if (settled) return;
+          const how = signal ? `signal ${signal}` : `exit code ${code}`;
+          const tail = slot.stderr.trim() ? `; its last output: ${slot.stderr.trim().split('\n').slice(-5).join(' | ')}` : '';
+          if (!slot.ready) {
+            abort ??= new Error(`an experiment worker could not start (${how})${tail}`);
+            finish();
+            return;
+          }
+          if (slot.spec) {
+            const spec = slot.spec;
+            slot.spec = null;
+            fail(spec, `the worker process died (${how}) while running it${tail}`);
+          }
+          if (queue.length > 0 && !abort) spawn();
+          finish();
+        });
+        child.send({ type: 'init', backend: opts.backend ?? 'auto' } satisfies ToWorker);
+      };
+      for (let i = 0; i < workerCount; i++) spawn();
+    });
+    // Wait for the workers to end (they exit after 'exit' or were killed).
+    await Promise.all(
+      slots.map((s) => new Promise<void>((res) => (s.child.pid === undefined || s.child.exitCode !== null || s.child.signalCode !== null ? res() : s.child.once('exit', () => res())))),
+    );
+    result.seconds = (Date.now() - start) / 1000;
+    if (abort) throw abort;
+    return result;
+  } finally {
+    store.close();
+  }
+}
+
+/** The one-line report of a finished run, e.g.
+ * `[3/8] random-labels size=1000 labels=random: 142 epochs, train err 0.0%, test err 89.1%, l2 3.1e+05, sharpness 0.12 (38s)`. */
+export function formatRunLine(done: number, total: number, experiment: string, s: RunSummary, extra = ''): string {
+  const pct = (v: number | null) => (v === null ? 'n/a' : `${(100 * v).toFixed(1)}%`);
+  const num = (v: number | null | undefined) => (v === null || v === undefined ? 'null' : Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-2 && v !== 0) ? v.toExponential(1) : v.toPrecision(2));
+  const parts = [
+    s.converged ? `${s.epochs} epochs` : `DID NOT CONVERGE (${s.stopReason.replace(/^did not converge:?\s*/, '')})`,
+    `train err ${pct(s.trainError)}`,
+    `test err ${pct(s.testError)}`,
+  ];
+  for (const name of ['l2', 'l1_path', 'sharpness', 'pac_bayes']) if (name in s.measures) parts.push(`${name} ${num(s.measures[name])}`);
+  return `[${done}/${total}] ${experiment} ${s.label}: ${parts.join(', ')} (${Math.round(s.seconds)}s${extra})`;
+}

@@ -1,0 +1,434 @@
+/**
+ * The results database: one SQLite file (better-sqlite3), default runs/genmeasures.db, with the run
+ * checkpoints beside it in checkpoints/<train key>/. One row per run in `runs`, keyed by the SHA-256 of
+ * its full configuration (plan.ts runKey); its measures also in long form in `measures`, its PAC-Bayes
+ * curve in `pac_bayes_curve`. The schema is documented in docs/experiments.md.
+ *
+ * Concurrency: WAL journal, a busy timeout, and every write one IMMEDIATE transaction, so that several
+ * worker processes can record runs at once. A row is written only when its run is complete (training,
+ * every measure), in one transaction with its measures and curve: a killed process leaves either the
+ * whole row or nothing. A finished ('done') row is never replaced; a 'failed' row is replaced when the run
+ * is retried and succeeds.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { UserError } from '../errors.js';
+import type { MeasureReport, PacBayesPoint } from '../measures/index.js';
+import type { RunRecord } from '../train/run.js';
+import { canonicalJson, type ExperimentPlan, type RunSpec, runKey, trainKey } from './plan.js';
+import { createHash } from 'node:crypto';
+
+export const SCHEMA_VERSION = 1;
+export const DEFAULT_DB = path.join('runs', 'genmeasures.db');
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (
+  name  TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+  key             TEXT PRIMARY KEY,
+  train_key       TEXT NOT NULL,
+  experiment      TEXT NOT NULL,
+  label           TEXT NOT NULL,
+  train_size      INTEGER,
+  labels          TEXT NOT NULL,
+  confusion       INTEGER NOT NULL,
+  width           INTEGER,
+  data            TEXT NOT NULL,
+  model           TEXT NOT NULL,
+  seed            INTEGER NOT NULL,
+  status          TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+  converged       INTEGER,
+  stop_reason     TEXT,
+  epochs          INTEGER,
+  m               INTEGER,
+  true_count      INTEGER,
+  measured_on     INTEGER,
+  params          INTEGER,
+  train_loss      REAL,
+  train_error     REAL,
+  test_loss       REAL,
+  test_error      REAL,
+  gen_gap         REAL,
+  backend         TEXT,
+  train_seconds   REAL,
+  measure_seconds REAL,
+  checkpoint      TEXT,
+  config          TEXT NOT NULL,
+  measure_options TEXT NOT NULL,
+  record          TEXT,
+  measures        TEXT,
+  components      TEXT,
+  pac_bayes_curve TEXT,
+  notes           TEXT,
+  timings         TEXT,
+  error           TEXT,
+  created_at      TEXT NOT NULL,
+  finished_at     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs (experiment, status, converged);
+CREATE TABLE IF NOT EXISTS measures (
+  key   TEXT NOT NULL REFERENCES runs (key) ON DELETE CASCADE,
+  name  TEXT NOT NULL,
+  value REAL,
+  PRIMARY KEY (key, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS measures_by_name ON measures (name);
+CREATE TABLE IF NOT EXISTS pac_bayes_curve (
+  key                TEXT NOT NULL REFERENCES runs (key) ON DELETE CASCADE,
+  alpha              REAL NOT NULL,
+  kl                 REAL,
+  expected_sharpness REAL,
+  std_error          REAL,
+  bound              REAL,
+  PRIMARY KEY (key, alpha)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS plans (
+  plan_key    TEXT PRIMARY KEY,
+  experiment  TEXT NOT NULL,
+  preset      TEXT NOT NULL,
+  description TEXT NOT NULL,
+  run_count   INTEGER NOT NULL,
+  created_at  TEXT NOT NULL,
+  last_run_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS plan_runs (
+  plan_key TEXT NOT NULL REFERENCES plans (plan_key) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  key      TEXT NOT NULL,
+  label    TEXT NOT NULL,
+  PRIMARY KEY (plan_key, position)
+) WITHOUT ROWID;
+CREATE VIEW IF NOT EXISTS comparable_runs AS
+  SELECT * FROM runs WHERE status = 'done' AND converged = 1;
+CREATE VIEW IF NOT EXISTS measure_values AS
+  SELECT r.key, r.experiment, r.label, r.train_size, r.labels, r.confusion, r.width, r.seed, r.converged,
+         r.train_error, r.test_error, r.gen_gap, m.name, m.value
+  FROM runs r JOIN measures m ON m.key = r.key
+  WHERE r.status = 'done';
+`;
+
+/** The columns of `runs`, in table order. */
+export interface RunRow {
+  key: string;
+  train_key: string;
+  experiment: string;
+  label: string;
+  train_size: number | null;
+  labels: string;
+  confusion: number;
+  width: number | null;
+  data: string;
+  model: string;
+  seed: number;
+  status: 'done' | 'failed';
+  converged: number | null;
+  stop_reason: string | null;
+  epochs: number | null;
+  m: number | null;
+  true_count: number | null;
+  measured_on: number | null;
+  params: number | null;
+  train_loss: number | null;
+  train_error: number | null;
+  test_loss: number | null;
+  test_error: number | null;
+  gen_gap: number | null;
+  backend: string | null;
+  train_seconds: number | null;
+  measure_seconds: number | null;
+  checkpoint: string | null;
+  config: string;
+  measure_options: string;
+  record: string | null;
+  measures: string | null;
+  components: string | null;
+  pac_bayes_curve: string | null;
+  notes: string | null;
+  timings: string | null;
+  error: string | null;
+  created_at: string;
+  finished_at: string;
+}
+
+export const RUN_COLUMNS: (keyof RunRow)[] = [
+  'key', 'train_key', 'experiment', 'label', 'train_size', 'labels', 'confusion', 'width', 'data', 'model', 'seed',
+  'status', 'converged', 'stop_reason', 'epochs', 'm', 'true_count', 'measured_on', 'params',
+  'train_loss', 'train_error', 'test_loss', 'test_error', 'gen_gap', 'backend', 'train_seconds', 'measure_seconds',
+  'checkpoint', 'config', 'measure_options', 'record', 'measures', 'components', 'pac_bayes_curve', 'notes', 'timings',
+  'error', 'created_at', 'finished_at',
+];
+
+/** A run as read back: the row with its JSON columns parsed. */
+export interface StoredRun extends Omit<RunRow, 'config' | 'measure_options' | 'record' | 'measures' | 'components' | 'pac_bayes_curve' | 'notes' | 'timings'> {
+  config: Record<string, unknown>;
+  measure_options: Record<string, unknown>;
+  record: RunRecord | null;
+  measures: Record<string, number | null> | null;
+  components: Record<string, unknown> | null;
+  pac_bayes_curve: PacBayesPoint[] | null;
+  notes: string[] | null;
+  timings: Record<string, number> | null;
+}
+
+const JSON_COLUMNS = ['config', 'measure_options', 'record', 'measures', 'components', 'pac_bayes_curve', 'notes', 'timings'] as const;
+
+/** The columns shared by done and failed rows: who the run is. */
+function identity(spec: RunSpec): Pick<RunRow, 'key' | 'train_key' | 'experiment' | 'label' | 'train_size' | 'labels' | 'confusion' | 'width' | 'data' | 'model' | 'seed' | 'config' | 'measure_options'> {
+  return {
+    key: runKey(spec),
+    train_key: trainKey(spec.config),
+    experiment: spec.experiment,
+    label: spec.label,
+    train_size: spec.size,
+    labels: spec.labels,
+    confusion: spec.confusion,
+    width: spec.width,
+    data: spec.config.data,
+    model: spec.config.model,
+    seed: spec.config.seed,
+    config: canonicalJson(spec.config),
+    measure_options: canonicalJson(spec.measureOptions),
+  };
+}
+
+const EMPTY_RESULT = {
+  converged: null, stop_reason: null, epochs: null, m: null, true_count: null, measured_on: null, params: null,
+  train_loss: null, train_error: null, test_loss: null, test_error: null, gen_gap: null, backend: null,
+  train_seconds: null, measure_seconds: null, checkpoint: null, record: null, measures: null, components: null,
+  pac_bayes_curve: null, notes: null, timings: null, error: null,
+};
+
+/** The row of a finished run. */
+export function doneRow(
+  spec: RunSpec,
+  record: RunRecord,
+  report: MeasureReport,
+  info: { measuredOn: number; measureSeconds: number; checkpoint: string; createdAt: string },
+): RunRow {
+  const f = record.final;
+  return {
+    ...identity(spec),
+    status: 'done',
+    converged: record.converged ? 1 : 0,
+    stop_reason: record.stopReason,
+    epochs: record.epochs,
+    m: record.data.m,
+    true_count: record.data.trueCount,
+    measured_on: info.measuredOn,
+    params: record.model.params,
+    train_loss: f.trainLoss,
+    train_error: f.trainError,
+    test_loss: f.testLoss,
+    test_error: f.testError,
+    gen_gap: f.testError === null ? null : f.testError - f.trainError,
+    backend: record.backend,
+    train_seconds: record.seconds,
+    measure_seconds: info.measureSeconds,
+    checkpoint: info.checkpoint,
+    record: JSON.stringify(record),
+    measures: JSON.stringify(report.measures),
+    components: JSON.stringify(report.components),
+    pac_bayes_curve: JSON.stringify(report.pac_bayes_curve),
+    notes: JSON.stringify(report.notes),
+    timings: JSON.stringify(report.timings_ms),
+    error: null,
+    created_at: info.createdAt,
+    finished_at: new Date().toISOString(),
+  };
+}
+
+/** The row of a run that failed (a bug or a crash, not bad input): kept with its error, retried next time. */
+export function failedRow(spec: RunSpec, error: string, createdAt: string): RunRow {
+  return { ...identity(spec), ...EMPTY_RESULT, status: 'failed', error, created_at: createdAt, finished_at: new Date().toISOString() };
+}
+
+export function planKey(plan: ExperimentPlan): string {
+  return createHash('sha256').update(canonicalJson({ experiment: plan.experiment, preset: plan.preset, runs: plan.runs.map(runKey) })).digest('hex');
+}
+
+/** The checkpoints folder of a database: beside it. */
+export function checkpointsDir(dbFile: string): string {
+  return path.join(path.dirname(path.resolve(dbFile)), 'checkpoints');
+}
+
+export interface OpenOptions {
+  /** Fail with a UserError (naming `option`) if the file does not exist, instead of creating it. */
+  mustExist?: boolean;
+  option?: string;
+  /** Busy timeout in ms (default 60 s). */
+  busyTimeoutMs?: number;
+}
+
+export class Store {
+  readonly db: Database.Database;
+  readonly file: string;
+
+  private constructor(db: Database.Database, file: string) {
+    this.db = db;
+    this.file = file;
+  }
+
+  static open(file: string, opts: OpenOptions = {}): Store {
+    const option = opts.option ?? '--db';
+    if (opts.mustExist) {
+      if (!fs.existsSync(file)) throw new UserError(`${option}: ${file} does not exist (run an experiment first: genmeasures run width --preset quick --db ${file})`);
+      if (fs.statSync(file).isDirectory()) throw new UserError(`${option}: ${file} is a folder, not a database file`);
+    } else {
+      try {
+        fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+      } catch (e) {
+        throw new UserError(`${option}: cannot create the folder of ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
+      if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UserError(`${option}: ${file} is a folder, not a database file`);
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(file, { fileMustExist: !!opts.mustExist, timeout: opts.busyTimeoutMs ?? 60000 });
+    } catch (e) {
+      throw new UserError(`${option}: cannot open ${file} as a database (${(e as Error).message})`);
+    }
+    try {
+      retryBusy(() => db.pragma('journal_mode = WAL'));
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 60000}`);
+      const hasRuns = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").get();
+      if (!hasRuns && opts.mustExist) {
+        const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number };
+        if (tables.n > 0) throw new UserError(`${option}: ${file} is not a genmeasures results database (no "runs" table)`);
+      }
+      db.transaction(() => {
+        db.exec(SCHEMA);
+        db.prepare('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
+      }).immediate();
+      const version = (db.prepare("SELECT value FROM meta WHERE name = 'schema_version'").get() as { value: string }).value;
+      if (Number(version) !== SCHEMA_VERSION) throw new UserError(`${option}: ${file} has schema version ${version}; this genmeasures reads version ${SCHEMA_VERSION}`);
+    } catch (e) {
+      db.close();
+      if (e instanceof UserError) throw e;
+      const code = (e as { code?: string }).code;
+      if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') throw new UserError(`${option}: ${file} is not a SQLite database`);
+      throw e;
+    }
+    return new Store(db, file);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Status of every given key that has a row ('done' or 'failed'). */
+  statuses(keys: string[]): Map<string, 'done' | 'failed'> {
+    const out = new Map<string, 'done' | 'failed'>();
+    const stmt = this.db.prepare<[string], { status: 'done' | 'failed' }>('SELECT status FROM runs WHERE key = ?');
+    for (const k of keys) {
+      const r = stmt.get(k);
+      if (r) out.set(k, r.status);
+    }
+    return out;
+  }
+
+  /**
+   * Record a finished run: the row, its measures and its curve, in one transaction. A run that is
+   * already 'done' is left as it is ('exists'); a 'failed' row is replaced.
+   */
+  recordDone(row: RunRow): 'inserted' | 'exists' {
+    if (row.status !== 'done') throw new Error('recordDone needs a done row');
+    const db = this.db;
+    return db.transaction((): 'inserted' | 'exists' => {
+      const existing = db.prepare<[string], { status: string }>('SELECT status FROM runs WHERE key = ?').get(row.key);
+      if (existing?.status === 'done') return 'exists';
+      if (existing) db.prepare('DELETE FROM runs WHERE key = ?').run(row.key);
+      this.insertRow(row);
+      const measures = JSON.parse(row.measures ?? '{}') as Record<string, number | null>;
+      const m = db.prepare('INSERT INTO measures (key, name, value) VALUES (?, ?, ?)');
+      for (const [name, value] of Object.entries(measures)) m.run(row.key, name, value);
+      const curve = JSON.parse(row.pac_bayes_curve ?? '[]') as PacBayesPoint[];
+      const c = db.prepare('INSERT OR REPLACE INTO pac_bayes_curve (key, alpha, kl, expected_sharpness, std_error, bound) VALUES (?, ?, ?, ?, ?, ?)');
+      for (const p of curve) c.run(row.key, p.alpha, fin(p.kl), fin(p.expected_sharpness), fin(p.std_error), fin(p.bound));
+      return 'inserted';
+    }).immediate();
+  }
+
+  /** Record a failed run, unless the run is already done (a concurrent or earlier success wins). */
+  recordFailed(row: RunRow): 'inserted' | 'exists' {
+    const db = this.db;
+    return db.transaction((): 'inserted' | 'exists' => {
+      const existing = db.prepare<[string], { status: string }>('SELECT status FROM runs WHERE key = ?').get(row.key);
+      if (existing?.status === 'done') return 'exists';
+      if (existing) db.prepare('DELETE FROM runs WHERE key = ?').run(row.key);
+      this.insertRow(row);
+      return 'inserted';
+    }).immediate();
+  }
+
+  private insertRow(row: RunRow): void {
+    const cols = RUN_COLUMNS.join(', ');
+    const params = RUN_COLUMNS.map((c) => `@${c}`).join(', ');
+    this.db.prepare(`INSERT INTO runs (${cols}) VALUES (${params})`).run(row as unknown as Record<string, unknown>);
+  }
+
+  /** Remember a sweep and the order of its runs (the report reads a plan's runs through plan_runs). */
+  registerPlan(plan: ExperimentPlan): string {
+    const key = planKey(plan);
+    const now = new Date().toISOString();
+    const db = this.db;
+    db.transaction(() => {
+      const exists = db.prepare('SELECT 1 FROM plans WHERE plan_key = ?').get(key);
+      if (exists) {
+        db.prepare('UPDATE plans SET last_run_at = ? WHERE plan_key = ?').run(now, key);
+        return;
+      }
+      db.prepare('INSERT INTO plans (plan_key, experiment, preset, description, run_count, created_at, last_run_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+        key, plan.experiment, plan.preset, plan.description, plan.runs.length, now, now,
+      );
+      const ins = db.prepare('INSERT INTO plan_runs (plan_key, position, key, label) VALUES (?, ?, ?, ?)');
+      plan.runs.forEach((r, i) => ins.run(key, i, runKey(r), r.label));
+    }).immediate();
+    return key;
+  }
+
+  /** Every run, in the order they were recorded (optionally of one experiment), with JSON columns parsed. */
+  listRuns(filter: { experiment?: string; status?: 'done' | 'failed' } = {}): StoredRun[] {
+    const where: string[] = [];
+    const params: string[] = [];
+    if (filter.experiment) {
+      where.push('experiment = ?');
+      params.push(filter.experiment);
+    }
+    if (filter.status) {
+      where.push('status = ?');
+      params.push(filter.status);
+    }
+    const sql = `SELECT * FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY experiment, finished_at, key`;
+    return (this.db.prepare(sql).all(...params) as RunRow[]).map(parseRow);
+  }
+
+  count(): { done: number; failed: number } {
+    const rows = this.db.prepare('SELECT status, count(*) AS n FROM runs GROUP BY status').all() as { status: string; n: number }[];
+    return { done: rows.find((r) => r.status === 'done')?.n ?? 0, failed: rows.find((r) => r.status === 'failed')?.n ?? 0 };
+  }
+}
+
+/** Retry an operation that SQLite refused with SQLITE_BUSY (e.g. switching to WAL while another process opens the file). */
+function retryBusy<T>(fn: () => T, tries = 200): T {
+  for (let i = 0; ; i++) {
+    try {
+      return fn();
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'SQLITE_BUSY' || i >= tries) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
+  }
+}
+
+const fin = (v: number) => (Number.isFinite(v) ? v : null);
+
+export function parseRow(row: RunRow): StoredRun {
+  const out: Record<string, unknown> = { ...row };
+  for (const c of JSON_COLUMNS) out[c] = row[c] === null ? null : JSON.parse(row[c] as string);
+  return out as unknown as StoredRun;
+}
