@@ -151,16 +151,25 @@ function biCriteria(id: string, title: string, caption: string, rs: ReportRun[],
       width: 360,
       height: 260,
       data: { values },
-      mark: { type: 'line', point: { size: 18 } },
       encoding: {
         x: { field: 'expected_sharpness', type: 'quantitative', title: 'expected sharpness E[L̂(w+ν)] − L̂(w) (0/1 loss)' },
         y: { field: 'kl', type: 'quantitative', title: 'KL(w + ν ‖ ν)', scale: { type: 'log' } },
         color: { field: 'group', type: 'ordinal', title: groupTitle, sort: groups, scale: { scheme: 'viridis' } },
-        ...(dash ? { strokeDash: { field: 'dash', type: 'nominal', title: 'labels', legend: { symbolType: 'stroke', symbolStrokeWidth: 2, symbolStrokeColor: '#333', symbolSize: 300 } } } : {}),
-        order: { field: 'alpha', type: 'quantitative' },
-        detail: dash ? { field: 'dash', type: 'nominal' } : undefined,
         tooltip: [{ field: 'group' }, { field: 'alpha' }, { field: 'kl' }, { field: 'expected_sharpness' }],
       },
+      layer: [
+        {
+          // a line layer of its own (without points), so that the dash legend draws stroke symbols
+          mark: { type: 'line' },
+          encoding: {
+            order: { field: 'alpha', type: 'quantitative' },
+            ...(dash
+              ? { strokeDash: { field: 'dash', type: 'nominal', title: 'labels', legend: { symbolType: 'stroke', symbolStrokeWidth: 2, symbolStrokeColor: '#333', symbolSize: 300 } } }
+              : {}),
+          },
+        },
+        { mark: { type: 'point', size: 18, filled: true } },
+      ],
     },
   };
 }
