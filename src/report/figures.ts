@@ -282,8 +282,7 @@ export function log10Measure(r: ReportRun, name: string): number | null {
 /**
  * The width experiment's measures in both conventions (SPEC): as defined (with the h_i factors) and as the
  * paper plots them (without factors that depend only on depth or width):
- *   l2_path without h_i = 4^d Σ_paths ∏ W² / γ²;  spectral without h_i = ∏‖W_i‖₂² / γ².
- * (l2 and l1_path have no width factors.)
+ *   l2 → ∏‖W_i‖_F²/γ²,  l1_path → (Σ_paths ∏|W|)²/γ²,  l2_path → Σ_paths ∏W²/γ²,  spectral → ∏‖W_i‖₂²/γ².
  */
 export function widthMeasureValues(r: ReportRun): { measure: string; convention: string; log10: number }[] {
   const out: { measure: string; convention: string; log10: number }[] = [];
@@ -293,14 +292,15 @@ export function widthMeasureValues(r: ReportRun): { measure: string; convention:
     if (l !== null) out.push({ measure: m, convention: 'with h_i factors (as defined)', log10: l });
   }
   if (positive(gamma)) {
+    // the paper's convention drops every factor that depends only on depth (4^d) or width (∏h_i)
     const lg = 2 * Math.log10(gamma);
     const d = Array.isArray(r.components.widths) ? r.components.widths.length : 2;
     for (const m of ['l2', 'l1_path'] as const) {
       const l = log10Measure(r, m);
-      if (l !== null) out.push({ measure: m, convention: 'without h_i factors (paper)', log10: l });
+      if (l !== null) out.push({ measure: m, convention: 'without h_i factors (paper)', log10: l - d * Math.log10(4) });
     }
     const l2ps = typeof r.components.l2_path_sum === 'number' && r.components.l2_path_sum > 0 ? Math.log10(r.components.l2_path_sum) : r.components?.log10?.l2_path_sum;
-    if (typeof l2ps === 'number' && Number.isFinite(l2ps)) out.push({ measure: 'l2_path', convention: 'without h_i factors (paper)', log10: d * Math.log10(4) + l2ps - lg });
+    if (typeof l2ps === 'number' && Number.isFinite(l2ps)) out.push({ measure: 'l2_path', convention: 'without h_i factors (paper)', log10: l2ps - lg });
     const sn: unknown = r.components.spectral_norms;
     if (Array.isArray(sn) && sn.every((s) => typeof s === 'number' && s > 0)) {
       out.push({ measure: 'spectral', convention: 'without h_i factors (paper)', log10: sn.reduce((a: number, s: number) => a + 2 * Math.log10(s), 0) - lg });
