@@ -11,48 +11,19 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-function makeDense(inputGradient: boolean): (x: tf.Tensor2D, kernel: tf.Tensor2D) => tf.Tensor2D {
+/** x·K (or relu(x·K) in one fused product) with the gradient built from plain products. */
+function makeDense(inputGradient: boolean, relu: boolean): (x: tf.Tensor2D, kernel: tf.Tensor2D) => tf.Tensor2D {
   return tf.customGrad(((x: tf.Tensor, kernel: tf.Tensor, save: tf.GradSaveFunc) => {
     const x2 = x as tf.Tensor2D;
     const k2 = kernel as tf.Tensor2D;
-    save([x2, k2]);
-    return {
-      value: tf.matMul(x2, k2),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, ks] = saved as tf.Tensor2D[];
-        const dy2 = dy as tf.Tensor2D;
-        const dx = inputGradient ? tf.matMul(dy2, tf.transpose(ks)) : tf.zerosLike(xs);
-        const dk = tf.matMul(tf.transpose(xs), dy2);
-        return [dx, dk];
-      },
-    };
-  }) as any) as unknown as (x: tf.Tensor2D, kernel: tf.Tensor2D) => tf.Tensor2D;
-}
-
-const denseWithInputGrad = makeDense(true);
-const denseWithoutInputGrad = makeDense(false);
-
-/**
- * y = x·K for x [B, in] and K [in, out] (the TF.js Dense kernel layout).
- * With inputGradient = false the gradient with respect to x is NOT computed (zeros are returned):
- * use it only where x is data, never an activation (it saves one matrix product per step).
- */
-export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D, inputGradient = true): tf.Tensor2D {
-  return inputGradient ? denseWithInputGrad(x, kernel) : denseWithoutInputGrad(x, kernel);
-}
-
-function makeDenseRelu(inputGradient: boolean): (x: tf.Tensor2D, kernel: tf.Tensor2D) => tf.Tensor2D {
-  return tf.customGrad(((x: tf.Tensor, kernel: tf.Tensor, save: tf.GradSaveFunc) => {
-    const x2 = x as tf.Tensor2D;
-    const k2 = kernel as tf.Tensor2D;
-    const y = tf.fused.matMul({ a: x2, b: k2, activation: 'relu' });
-    save([x2, k2, y]);
+    const y = relu ? tf.fused.matMul({ a: x2, b: k2, activation: 'relu' }) : tf.matMul(x2, k2);
+    save(relu ? [x2, k2, y] : [x2, k2]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ks, ys] = saved as tf.Tensor2D[];
         // ReLU'(z) = 1 where the output is positive
-        const dz = tf.mul(dy, tf.step(ys)) as tf.Tensor2D;
+        const dz = (relu ? tf.mul(dy, tf.step(ys)) : dy) as tf.Tensor2D;
         const dx = inputGradient ? tf.matMul(dz, tf.transpose(ks)) : tf.zerosLike(xs);
         const dk = tf.matMul(tf.transpose(xs), dz);
         return [dx, dk];
@@ -61,12 +32,20 @@ function makeDenseRelu(inputGradient: boolean): (x: tf.Tensor2D, kernel: tf.Tens
   }) as any) as unknown as (x: tf.Tensor2D, kernel: tf.Tensor2D) => tf.Tensor2D;
 }
 
-const denseReluWithInputGrad = makeDenseRelu(true);
-const denseReluWithoutInputGrad = makeDenseRelu(false);
+const DENSE = { plain: [makeDense(false, false), makeDense(true, false)], relu: [makeDense(false, true), makeDense(true, true)] };
+
+/**
+ * y = x·K for x [B, in] and K [in, out] (the TF.js Dense kernel layout).
+ * With inputGradient = false the gradient with respect to x is NOT computed (zeros are returned):
+ * use it only where x is data, never an activation (it saves one matrix product per step).
+ */
+export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D, inputGradient = true): tf.Tensor2D {
+  return DENSE.plain[inputGradient ? 1 : 0](x, kernel);
+}
 
 /** relu(x·K) in one fused product, with the same custom gradient as dense (see there for inputGradient). */
 export function denseRelu(x: tf.Tensor2D, kernel: tf.Tensor2D, inputGradient = true): tf.Tensor2D {
-  return inputGradient ? denseReluWithInputGrad(x, kernel) : denseReluWithoutInputGrad(x, kernel);
+  return DENSE.relu[inputGradient ? 1 : 0](x, kernel);
 }
 
 export type Padding = 'same' | 'valid';
