@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { UserError } from '../errors.js';
-import { DEFAULTS, MEASURE_NAMES, alphaGrid, parseMeasureList } from '../measures/index.js';
+import { MEASURE_NAMES, resolveOptions } from '../measures/index.js';
 import { parseModelSpec } from '../models/spec.js';
 import type { RunConfig } from '../train/config.js';
 
@@ -88,25 +88,24 @@ export interface PlanOverrides {
 
 /** Fill every measure option (the measures module's defaults) and check it. */
 export function resolveMeasureOptions(partial: Partial<StoredMeasureOptions> = {}): StoredMeasureOptions {
-  const def = (v: unknown) => v !== undefined;
-  const o: StoredMeasureOptions = {
-    measures: def(partial.measures) ? parseMeasureList(partial.measures!) : [...MEASURE_NAMES],
-    marginEps: partial.marginEps ?? DEFAULTS.marginEps,
-    alpha: partial.alpha ?? DEFAULTS.alpha,
-    samples: partial.samples ?? DEFAULTS.samples,
-    seed: partial.seed ?? DEFAULTS.seed,
-    delta: partial.delta ?? DEFAULTS.delta,
-    alphaGrid: partial.alphaGrid ?? alphaGrid(),
-    sharpnessPoints: partial.sharpnessPoints ?? DEFAULTS.sharpnessPoints,
-    sharpnessSteps: partial.sharpnessSteps ?? DEFAULTS.sharpnessSteps,
-    sigmaSteps: partial.sigmaSteps ?? DEFAULTS.sigmaSteps,
-    sigmaMax: partial.sigmaMax ?? DEFAULTS.sigmaMax,
-    accuracyDrop: partial.accuracyDrop ?? DEFAULTS.accuracyDrop,
-    accuracyTol: partial.accuracyTol ?? DEFAULTS.accuracyTol,
+  // the measures' own defaults and checks; only the options that change the numbers are stored
+  const r = resolveOptions(partial);
+  return {
+    // in output order, so that the same set always hashes the same
+    measures: MEASURE_NAMES.filter((n) => r.measures.includes(n)),
+    marginEps: r.marginEps,
+    alpha: r.alpha,
+    samples: r.samples,
+    seed: r.seed,
+    delta: r.delta,
+    alphaGrid: r.alphaGrid,
+    sharpnessPoints: r.sharpnessPoints,
+    sharpnessSteps: r.sharpnessSteps,
+    sigmaSteps: r.sigmaSteps,
+    sigmaMax: r.sigmaMax,
+    accuracyDrop: r.accuracyDrop,
+    accuracyTol: r.accuracyTol,
   };
-  // Keep the measures in their output order so that the same set always hashes the same.
-  o.measures = MEASURE_NAMES.filter((n) => o.measures.includes(n));
-  return o;
 }
 
 /** JSON with object keys sorted at every level (arrays keep their order): the same value, the same text. */
