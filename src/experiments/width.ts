@@ -3,8 +3,8 @@
  * growing width W, all on the same MNIST training set (same seed: same subset and batch order).
  *
  * The paper predicts: test error keeps falling as the width grows, even after the training error has
- * reached zero; l2 and l1_path (with the margin) eventually stop growing or fall, so they can explain it,
- * while measures with width factors (l2_path, spectral with ∏h_i) grow with the width.
+ * reached zero; the norm-based measures follow it for small networks, but l2 and l1_path eventually stop
+ * falling, and with their width factors (∏h_i) l2_path and spectral grow with the width.
  */
 import { makeConfig } from '../train/config.js';
 import {
