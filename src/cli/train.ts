@@ -67,7 +67,7 @@ export async function run(o: ParsedOptions): Promise<void> {
   checkOutDir(out, !!o.force);
   const backend = await initBackend(parseBackend(String(o.backend)));
   const quiet = !!o.quiet;
-  const progress = createProgress({ total: config.maxEpochs, label: 'epoch', quiet, plainIntervalMs: 0 });
+  const progress = createProgress({ total: config.maxEpochs, label: 'epoch', quiet, plainIntervalMs: 0, etaLabel: 'ETA ≤' });
   const tty = !!process.stderr.isTTY;
   const say = (s: string) => {
     if (!quiet) process.stderr.write(s + '\n');

@@ -17,6 +17,8 @@ export interface ProgressOptions {
   stream?: NodeJS.WriteStream;
   quiet?: boolean;
   plainIntervalMs?: number;
+  /** Word(s) before the time left, e.g. 'ETA ≤' when `total` is only a cap (training stops earlier when it converges). */
+  etaLabel?: string;
 }
 
 export function formatDuration(ms: number): string {
@@ -43,7 +45,11 @@ export function createProgress(opts: ProgressOptions): Progress {
     const width = 24;
     const filled = Math.round(frac * width);
     const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
-    return { bar: `${opts.label} ${bar} ${done}/${opts.total} ${status} ETA ${eta}`, plain: `${opts.label} ${done}/${opts.total} ${status} (elapsed ${formatDuration(elapsed)}, ETA ${eta})` };
+    const etaLabel = opts.etaLabel ?? 'ETA';
+    return {
+      bar: `${opts.label} ${bar} ${done}/${opts.total} ${status} ${etaLabel} ${eta}`,
+      plain: `${opts.label} ${done}/${opts.total} ${status} (elapsed ${formatDuration(elapsed)}, ${etaLabel} ${eta})`,
+    };
   };
   const draw = () => {
     if (!tty) return;
