@@ -86,7 +86,7 @@ export async function run(o: ParsedOptions): Promise<void> {
   if (tty) progress.done();
   const f = record.final;
   const pct = (v: number | null) => (v === null ? 'n/a' : `${(100 * v).toFixed(2)}%`);
-  console.log(`${record.converged ? 'converged' : 'DID NOT CONVERGE'}: ${record.stopReason}`);
+  console.log(record.converged ? `converged: ${record.stopReason}` : `DID NOT CONVERGE: ${record.stopReason.replace(/^did not converge: /, '')}`);
   console.log(`epochs ${record.epochs}, ${record.seconds.toFixed(1)}s (${record.secondsPerEpoch.toFixed(2)}s/epoch)`);
   console.log(`train loss ${f.trainLoss.toFixed(5)}, train error ${pct(f.trainError)}, test error ${pct(f.testError)}${f.testLoss !== null ? ` (test loss ${f.testLoss.toFixed(4)})` : ''}`);
   console.log(`saved ${path.join(out, 'model.json')} (+ weights.bin, initial/, run.json)`);

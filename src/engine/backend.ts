@@ -58,6 +58,11 @@ export async function initBackend(choice: BackendChoice = 'auto'): Promise<strin
     if (!ok) throw new UserError(`--backend: the ${name} backend could not be initialised`);
   }
   await tf.ready();
+  if (name === 'cpu') {
+    // the cpu backend greets its first use in Node with a banner recommending tfjs-node; the user chose cpu
+    const b = tf.backend() as unknown as { firstUse?: boolean };
+    if (b && 'firstUse' in b) b.firstUse = false;
+  }
   return tf.getBackend();
 }
 
