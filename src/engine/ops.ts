@@ -7,7 +7,8 @@
  *
  *   dense:  y = x K            dx = dy (Kᵀ)             dK = (xᵀ) dy
  *   conv2d: y = x ⋆ K          dx = dilate/pad(dy) ⋆ flip(K)ᵀ   (a forward conv)
- *                              dK = im2col(x)ᵀ · dy      (one plain matMul)
+ *                              dK = xᵀ ⋆ dy  (stride 1: one forward conv with the batch contracted;
+ *                                             strides: one plain matMul per kernel offset)
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -89,22 +90,36 @@ function padInput(x: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
   ]);
 }
 
-/** Kernel gradient: dK[i,j,c,o] = Σ_{b,y,x} xp[b, y·sh+i, x·sw+j, c] · dy[b,y,x,o], as one matMul. */
+/**
+ * Kernel gradient: dK[i,j,c,o] = Σ_{b,y,x} xp[b, y·sh+i, x·sw+j, c] · dy[b,y,x,o].
+ * With stride 1 this is itself a 'valid' correlation, with the batch as the contracted channel: the input
+ * xp as [cin, Hp, Wp, B], the "filter" dy as [Ho, Wo, B, cout], the output [cin, kh, kw, cout] — one
+ * forward conv2d. With strides, dyᵀ [cout, B·Ho·Wo] times each strided window of xp, one plain matMul per
+ * kernel offset. No im2col matrix (kh·kw times the input) is built in either case.
+ */
 function convKernelGrad(x: tf.Tensor4D, dy: tf.Tensor4D, kShape: number[], g: ConvGeometry): tf.Tensor4D {
   const [b, , , cin] = x.shape;
   const [, ho, wo, cout] = dy.shape;
   const xp = padInput(x, g);
-  const cols: tf.Tensor4D[] = [];
+  if (g.sh === 1 && g.sw === 1) {
+    const input = tf.transpose(xp, [3, 1, 2, 0]) as tf.Tensor4D; // [cin, Hp, Wp, B]
+    const filter = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D; // [Ho, Wo, B, cout]
+    let out = tf.conv2d(input, filter, 1, 'valid'); // [cin, Hp-Ho+1, Wp-Wo+1, cout]
+    if (out.shape[1] !== g.kh || out.shape[2] !== g.kw) out = tf.slice(out, [0, 0, 0, 0], [cin, g.kh, g.kw, cout]);
+    return tf.transpose(out, [1, 2, 0, 3]) as tf.Tensor4D;
+  }
+  const rows = b * ho * wo;
+  const dyT = tf.transpose(dy.reshape([rows, cout]) as tf.Tensor2D);
+  const parts: tf.Tensor2D[] = [];
   for (let i = 0; i < g.kh; i++) {
     for (let j = 0; j < g.kw; j++) {
-      cols.push(
-        tf.stridedSlice(xp, [0, i, j, 0], [b, i + (ho - 1) * g.sh + 1, j + (wo - 1) * g.sw + 1, cin], [1, g.sh, g.sw, 1]) as tf.Tensor4D,
-      );
+      const window = tf.stridedSlice(xp, [0, i, j, 0], [b, i + (ho - 1) * g.sh + 1, j + (wo - 1) * g.sw + 1, cin], [1, g.sh, g.sw, 1]);
+      parts.push(tf.matMul(dyT, window.reshape([rows, cin]) as tf.Tensor2D));
     }
   }
-  const patches = (cols.length === 1 ? cols[0] : tf.concat(cols, 3)).reshape([b * ho * wo, g.kh * g.kw * cin]) as tf.Tensor2D;
-  const dk = tf.matMul(tf.transpose(patches), dy.reshape([b * ho * wo, cout]) as tf.Tensor2D);
-  return dk.reshape(kShape as [number, number, number, number]);
+  // [kh·kw, cout, cin] → [kh·kw, cin, cout] → [kh, kw, cin, cout]
+  const stacked = tf.stack(parts) as tf.Tensor3D;
+  return tf.transpose(stacked, [0, 2, 1]).reshape(kShape as [number, number, number, number]);
 }
 
 /** Input gradient: a forward 'valid' conv of the zero-dilated, padded dy with the flipped, transposed kernel. */
@@ -177,4 +192,39 @@ export function conv2d(
     conv2dCache.set(key, op);
   }
   return op(x, kernel);
+}
+
+/** Nearest-neighbour upsampling of [B, H, W, C] by (fh, fw): every value repeated over an fh×fw block. */
+function upsample(t: tf.Tensor4D, fh: number, fw: number): tf.Tensor4D {
+  const [, h, w] = t.shape;
+  // source index floor(dst · in/out) = floor(dst / f): each value repeated f times (wasm's Tile is slow)
+  return tf.image.resizeNearestNeighbor(t, [h * fh, w * fw], false, false);
+}
+
+const maxPoolTiled = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  const x4 = x as tf.Tensor4D;
+  const y = tf.maxPool(x4, 2, 2, 'valid');
+  save([x4, y]);
+  return {
+    value: y,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xs, ys] = saved as tf.Tensor4D[];
+      // the gradient goes to the window's maximum (to every tied maximum: after a ReLU, ties are zeros,
+      // whose gradient the ReLU then stops)
+      const mask = tf.cast(tf.equal(xs, upsample(ys, 2, 2)), 'float32');
+      return tf.mul(mask, upsample(dy as tf.Tensor4D, 2, 2));
+    },
+  };
+}) as any) as unknown as (x: tf.Tensor4D) => tf.Tensor4D;
+
+/**
+ * Max-pooling. The VGG case (2×2 windows, stride 2, 'valid', even height and width) has a gradient built
+ * from elementwise ops, ~2× faster than wasm's MaxPoolGrad; other geometries use tf.maxPool as it is.
+ */
+export function maxPool(x: tf.Tensor4D, poolSize: [number, number], strides: [number, number], padding: Padding): tf.Tensor4D {
+  const [, h, w] = x.shape;
+  if (poolSize[0] === 2 && poolSize[1] === 2 && strides[0] === 2 && strides[1] === 2 && padding === 'valid' && h % 2 === 0 && w % 2 === 0) {
+    return maxPoolTiled(x);
+  }
+  return tf.maxPool(x, poolSize, strides, padding);
 }

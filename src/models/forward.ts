@@ -3,7 +3,7 @@
  * (variables) and sharpness (perturbed weights) use the same code. Returns the logits [B, classes].
  */
 import * as tf from '@tensorflow/tfjs';
-import { conv2d, dense, denseRelu } from '../engine/ops.js';
+import { conv2d, dense, denseRelu, maxPool } from '../engine/ops.js';
 import { Network, parameterArrays, weightLayers } from './network.js';
 
 /** Parameter tensors in the order of parameterArrays(net). The caller owns (and disposes) them. */
@@ -70,7 +70,7 @@ export function forward(net: Network, params: tf.Tensor[], x: tf.Tensor, inputGr
       case 'maxpool':
       case 'avgpool': {
         if (a.rank !== 4) a = a.reshape([b, ...l.inShape]);
-        a = l.kind === 'maxpool' ? tf.maxPool(a as tf.Tensor4D, l.poolSize, l.strides, l.padding) : tf.avgPool(a as tf.Tensor4D, l.poolSize, l.strides, l.padding);
+        a = l.kind === 'maxpool' ? maxPool(a as tf.Tensor4D, l.poolSize, l.strides, l.padding) : tf.avgPool(a as tf.Tensor4D, l.poolSize, l.strides, l.padding);
         break;
       }
       case 'flatten':

@@ -98,3 +98,26 @@ test('fused dense+relu: same values and gradients as relu(matMul) under cpu auto
     24,
   );
 });
+
+test('max-pool 2x2/2 custom gradient matches cpu autodiff of tf.maxPool (no ties)', async () => {
+  const { maxPool } = await import('../../src/engine/ops.js');
+  const xShape: [number, number, number, number] = [2, 6, 4, 3];
+  const n = xShape.reduce((a, b) => a * b);
+  // distinct values: no ties within a window
+  const xData = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 1000 + i * 1e-3);
+  const r = randomArray(2 * 3 * 2 * 3, 21);
+  const grad = (op: (x: tf.Tensor4D) => tf.Tensor) =>
+    tf.tidy(() => {
+      const g = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(op(x as tf.Tensor4D), tf.tensor(r, [2, 3, 2, 3]))));
+      return g(tf.tensor(xData, xShape)).dataSync().slice();
+    });
+  await initBackend('cpu');
+  const ref = grad((x) => tf.maxPool(x, 2, 2, 'valid'));
+  for (const backend of ['cpu', 'wasm'] as const) {
+    await initBackend(backend);
+    assertClose(grad((x) => maxPool(x, [2, 2], [2, 2], 'valid')), ref, 1e-6, `max-pool gradient on ${backend}`);
+    const fwd = tf.tidy(() => maxPool(tf.tensor(xData, xShape) as tf.Tensor4D, [2, 2], [2, 2], 'valid').dataSync().slice());
+    const fwdRef = tf.tidy(() => tf.maxPool(tf.tensor(xData, xShape) as tf.Tensor4D, 2, 2, 'valid').dataSync().slice());
+    assert.deepEqual(Array.from(fwd), Array.from(fwdRef));
+  }
+});
