@@ -1,20 +1,19 @@
 /**
  * genmeasures as a library: everything the CLI does, importable.
  *
- *   import { initBackend, prepareData, buildNetwork, train, loadNetwork } from 'genmeasures';
- *   await initBackend('auto');            // before any tensor is created
+ *   import { initEngine, prepareData, buildNetwork, train, loadNetwork } from 'genmeasures';
+ *   await initEngine({ device: 'cpu', threads: 2 });   // optional: the default is cpu, every core
  */
 export { UserError } from './errors.js';
-export { initBackend, parseBackend, type BackendChoice } from './engine/backend.js';
-export { dense, conv2d } from './engine/ops.js';
+export { initEngine, configureEngine, engineOptions, engineDescription, backendName, releasePrograms, type Device, type EngineOptions } from './engine/index.js';
+export { logits, lossGrad, SgdProgram, architectureKey } from './engine/programs.js';
 export * from './data/index.js';
 export * from './models/network.js';
-export { forward, parameterTensors, parameterShapes } from './models/forward.js';
 export { buildNetwork, parseModelSpec, type ModelPlan, type BuildOptions } from './models/spec.js';
 export { loadNetwork, saveNetwork, toLayersModelArtifacts, foldBatchNorm } from './models/io.js';
 export { type RunConfig, DEFAULT_CONFIG, makeConfig } from './train/config.js';
 export { prepareData, loadRunData, type PreparedData } from './train/prepare.js';
-export { train, evaluate, crossEntropy, SgdState, type EpochRecord, type TrainResult } from './train/sgd.js';
+export { train, evaluate, type EpochRecord, type TrainResult } from './train/sgd.js';
 export { trainRun, saveRun, type RunRecord } from './train/run.js';
 export * from './measures/index.js';
 export { buildPlan, randomLabelsPlan, confusionPlan, widthPlan, runPlan, Store, runKey, trainKey, toCsv, toJson, type ExperimentPlan, type RunSpec, type PlanOverrides, type StoredRun, type SweepResult } from './experiments/index.js';

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CommandDef, ParsedOptions } from './args.js';
 import { UserError, isUserError } from '../errors.js';
-import { initBackend, parseBackend } from '../engine/backend.js';
+import { initEngine, parseDevice, parseThreads, cores } from '../engine/index.js';
 import { loadData } from '../data/index.js';
 import { normalize, subset } from '../data/transforms.js';
 import type { Dataset } from '../data/types.js';
@@ -38,10 +38,10 @@ export const command: CommandDef = {
     'sharpness-points': { type: 'int', value: 'N', default: DEFAULTS.sharpnessPoints, min: 1, help: 'sharpness uses at most N training points (a fixed seeded subset)' },
     'sharpness-steps': { type: 'int', value: 'N', default: DEFAULTS.sharpnessSteps, min: 0, help: 'projected gradient-ascent steps of sharpness' },
     seed: { type: 'int', value: 'S', default: DEFAULTS.seed, help: 'seed of every random choice (subsets, perturbations)' },
-    workers: { type: 'string', value: 'N', default: 'auto', help: 'worker threads for sharpness and PAC-Bayes, each with its own backend (auto = 1: in-process)' },
     json: { type: 'string', value: 'FILE', help: 'also write the full report as JSON to FILE (- for standard output instead of the table)' },
     html: { type: 'string', value: 'FILE', help: 'also write a one-model HTML report: the measures, a histogram of the training margins, the PAC-Bayes curve' },
-    backend: { type: 'string', value: 'NAME', default: 'auto', choices: ['auto', 'wasm', 'cpu', 'tensorflow'], help: 'TensorFlow.js backend' },
+    threads: { type: 'int', value: 'N', min: 1, help: 'ONNX Runtime threads [default: the number of cores]' },
+    device: { type: 'string', value: 'NAME', default: 'cpu', choices: ['cpu', 'webgpu', 'cuda'], help: 'execution provider' },
     quiet: { type: 'boolean', help: 'no progress output' },
   },
   epilog: [
@@ -185,16 +185,10 @@ export async function run(o: ParsedOptions): Promise<void> {
   if (o.model === undefined) throw new UserError('--model FILE is required (a model.json, e.g. runs/a/model.json)');
   if (o.data === undefined) throw new UserError('--data SPEC is required (a run\'s run.json, or mnist, idx:DIR, cifar10:DIR, synthetic)');
   const measures = o.measures !== undefined ? parseMeasureList(String(o.measures)) : undefined;
-  const workersText = String(o.workers ?? 'auto');
-  let workers: number | 'auto' = 'auto';
-  if (workersText !== 'auto') {
-    workers = Number(workersText);
-    if (!Number.isInteger(workers) || workers < 1) throw new UserError(`--workers: "${workersText}" is not auto or a whole number ≥ 1`);
-  }
   const modelFile = String(o.model);
   const net = loadNetwork(modelFile);
   const { initial, reason } = loadInitial(modelFile, net);
-  const backend = await initBackend(parseBackend(String(o.backend ?? 'auto')));
+  const backend = await initEngine({ device: parseDevice(String(o.device ?? 'cpu')), threads: o.threads === undefined ? cores() : parseThreads(Number(o.threads)) });
   const { data, description, notes: dataNotes } = loadMeasureData(o);
   checkDataMatchesNetwork(net, data);
   const quiet = !!o.quiet;
@@ -212,7 +206,6 @@ export async function run(o: ParsedOptions): Promise<void> {
       seed: Number(o.seed ?? DEFAULTS.seed),
       sharpnessPoints: Number(o['sharpness-points'] ?? DEFAULTS.sharpnessPoints),
       sharpnessSteps: Number(o['sharpness-steps'] ?? DEFAULTS.sharpnessSteps),
-      workers,
       initial,
       initialMissing: reason,
     },
@@ -232,7 +225,7 @@ export async function run(o: ParsedOptions): Promise<void> {
     timings_ms: report.timings_ms,
   };
   if (o.html !== undefined) {
-    const { margins } = evaluateNetwork(net, data);
+    const { margins } = await evaluateNetwork(net, data);
     await writeModelReport(String(o.html), { model: modelFile, data: description, m: data.n, report, margins });
     if (!quiet) process.stderr.write(`wrote ${o.html}\n`);
   }

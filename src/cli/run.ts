@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { CommandDef, ParsedOptions } from './args.js';
 import { UserError } from '../errors.js';
-import { parseBackend } from '../engine/backend.js';
+import { parseDevice, parseThreads, cores } from '../engine/index.js';
 import { parseMeasureList } from '../measures/index.js';
 import { buildPlan } from '../experiments/experiments.js';
 import { EXPERIMENT_NAMES, PRESET_NAMES, parseSizeList, runKey, trainKey, type ExperimentPlan, type PlanOverrides, type StoredMeasureOptions } from '../experiments/plan.js';
@@ -33,7 +33,8 @@ export const command: CommandDef = {
     measures: { type: 'string', value: 'LIST', help: 'compute only these measures [default: all]' },
     samples: { type: 'int', value: 'K', min: 1, help: 'Monte-Carlo samples per α and per σ [default: the preset\'s]' },
     'sharpness-points': { type: 'int', value: 'N', min: 1, help: 'sharpness on at most N training points [default: the preset\'s]' },
-    backend: { type: 'string', value: 'NAME', default: 'auto', choices: ['auto', 'wasm', 'cpu', 'tensorflow'], help: 'TensorFlow.js backend of the workers' },
+    threads: { type: 'int', value: 'N', min: 1, help: 'ONNX Runtime threads per worker [default: cores / workers, at least 1]' },
+    device: { type: 'string', value: 'NAME', default: 'cpu', choices: ['cpu', 'webgpu', 'cuda'], help: 'execution provider of the workers' },
     'dry-run': { type: 'boolean', help: 'print the plan (every run, its key, and whether the database holds it) and stop' },
     quiet: { type: 'boolean', help: 'no progress output (the summary is still printed)' },
   },
@@ -175,7 +176,9 @@ export async function run(o: ParsedOptions, positionals: string[]): Promise<numb
   if (positionals.length > 1) throw new UserError(`one experiment at a time (got ${positionals.join(', ')})`);
   const plan = buildPlan(positionals[0], String(o.preset), overridesOf(o));
   const dbFile = String(o.db);
-  const backend = parseBackend(String(o.backend));
+  const workerCount = Number(o.workers);
+  const device = parseDevice(String(o.device));
+  const threads = o.threads === undefined ? Math.max(1, Math.floor(cores() / Math.max(1, workerCount))) : parseThreads(Number(o.threads));
   if (o['dry-run']) {
     printPlan(plan, dbFile);
     return 0;
@@ -184,8 +187,8 @@ export async function run(o: ParsedOptions, positionals: string[]): Promise<numb
   const p = sweepProgress(quiet);
   const result = await runPlan(plan, {
     db: dbFile,
-    workers: Number(o.workers),
-    backend,
+    workers: workerCount,
+    engine: { device, threads },
     events: {
       onStart: ({ total, skipped, pending, workers, retrying }) => {
         p.note(

@@ -1,7 +1,7 @@
 /** `genmeasures train`: train one network the way the paper did and save the run folder. */
 import path from 'node:path';
 import { CommandDef, ParsedOptions } from './args.js';
-import { initBackend, parseBackend } from '../engine/backend.js';
+import { initEngine, parseDevice, parseThreads, cores } from '../engine/index.js';
 import { makeConfig } from '../train/config.js';
 import { checkOutDir, trainRun } from '../train/run.js';
 import { parseModelSpec } from '../models/spec.js';
@@ -13,7 +13,7 @@ export const command: CommandDef = {
   usage: 'genmeasures train [--data SPEC] [--model SPEC] [--train-size N] [--labels true|random] [--seed S] [--out DIR]',
   options: {
     data: { type: 'string', value: 'SPEC', default: 'mnist', help: 'data set: mnist (embedded 10,000 digits), idx:DIR, cifar10:DIR, synthetic[:OPTS]' },
-    model: { type: 'string', value: 'SPEC', default: 'mlp:1024', help: 'network: mlp:1024, mlp:512,512, vgg:16,16,M,32,32,M' },
+    model: { type: 'string', value: 'SPEC', default: 'mlp:1024', help: 'network: mlp:1024, mlp:512,512, vgg:16,16,M,32,32,M, vgg:64,64,M,128,128,M,256,256,M,512,512,A4,D512 (vgg: C conv, M/Mk max-pool, Ak avg-pool, Dn dense)' },
     'train-size': { type: 'int', value: 'N', min: 1, help: 'train on a seeded, nested subset of N training points [default: all]' },
     labels: { type: 'string', value: 'KIND', default: 'true', choices: ['true', 'random'], help: 'true labels, or random labels drawn once with the seed' },
     confusion: { type: 'int', value: 'N', default: 0, min: 0, help: 'add N random-labelled points from the rest of the training set (confusion set)' },
@@ -27,7 +27,8 @@ export const command: CommandDef = {
     'max-minutes': { type: 'number', value: 'MIN', help: 'wall-clock cap in minutes (then "did not converge") [default: none]' },
     out: { type: 'string', value: 'DIR', help: 'run folder to write [default: runs/<model>-<data>-<size>-<labels>-s<seed>]' },
     force: { type: 'boolean', help: 'replace an existing run folder' },
-    backend: { type: 'string', value: 'NAME', default: 'auto', choices: ['auto', 'wasm', 'cpu', 'tensorflow'], help: 'TensorFlow.js backend (tensorflow = @tensorflow/tfjs-node, if you installed it)' },
+    threads: { type: 'int', value: 'N', min: 1, help: 'ONNX Runtime threads [default: the number of cores]' },
+    device: { type: 'string', value: 'NAME', default: 'cpu', choices: ['cpu', 'webgpu', 'cuda'], help: 'execution provider' },
     quiet: { type: 'boolean', help: 'no progress output' },
   },
   epilog: [
@@ -65,7 +66,7 @@ export async function run(o: ParsedOptions): Promise<void> {
   parseModelSpec(config.model); // a bad spec fails before any data is loaded
   const out = o.out ? String(o.out) : defaultOut(o);
   checkOutDir(out, !!o.force);
-  const backend = await initBackend(parseBackend(String(o.backend)));
+  const backend = await initEngine({ device: parseDevice(String(o.device)), threads: o.threads === undefined ? cores() : parseThreads(Number(o.threads)) });
   const quiet = !!o.quiet;
   const progress = createProgress({ total: config.maxEpochs, label: 'epoch', quiet, plainIntervalMs: 0, etaLabel: 'ETA ≤' });
   const tty = !!process.stderr.isTTY;

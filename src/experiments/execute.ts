@@ -110,7 +110,7 @@ export async function measureCheckpoint(spec: RunSpec, dir: string, hooks: RunHo
   const report = await computeMeasures(
     net,
     data,
-    { ...spec.measureOptions, workers: 1, initial },
+    { ...spec.measureOptions, initial },
     (label) => {
       hooks.onPhase?.(`measuring ${label}`);
       return { update() {}, log() {}, done() {} };

@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
-import type { BackendChoice } from '../engine/backend.js';
+import type { EngineOptions } from '../engine/index.js';
 import { parseModelSpec } from '../models/spec.js';
 import type { RunOutcome, RunSummary } from './execute.js';
 import { runKey, trainKey, type ExperimentPlan, type RunSpec } from './plan.js';
@@ -42,7 +42,8 @@ export interface RunnerOptions {
   db: string;
   /** Worker processes (default: os.availableParallelism()). */
   workers?: number;
-  backend?: BackendChoice;
+  /** Device and threads of every worker process (default: cpu, 1 thread). */
+  engine?: EngineOptions;
   /** Checkpoint folder (default: checkpoints/ beside the db). */
   checkpoints?: string;
   /** Temporary checkpoint folders older than this are removed at start (default 10 minutes). */
@@ -65,7 +66,7 @@ export const WORKER_MODULE = fileURLToPath(new URL('./worker.js', import.meta.ur
 /** Rough relative cost of a run, for scheduling (longest first) and the ETA: points × hidden units × a label factor. */
 export function estimateCost(spec: RunSpec): number {
   const plan = parseModelSpec(spec.config.model);
-  const units = plan.family === 'mlp' ? plan.hidden.reduce((a, b) => a + b, 0) + 10 : plan.blocks.reduce<number>((a, b) => a + (b === 'M' ? 0 : 30 * b), 10);
+  const units = plan.family === 'mlp' ? plan.hidden.reduce((a, b) => a + b, 0) + 10 : plan.blocks.reduce<number>((a, b) => a + (typeof b === 'number' ? 30 * b : 0), 10) + (plan.dense ?? []).reduce((a, b) => a + b, 0);
   const m = (spec.config.trainSize ?? 50000) + spec.config.confusion;
   const fit = spec.config.labels === 'random' ? 3 : 1 + (2 * spec.config.confusion) / Math.max(1, spec.config.trainSize ?? 50000);
   return m * units * (1 + fit);
@@ -263,7 +264,7 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
           if (queue.length > 0 && !abort) spawn();
           finish();
         });
-        child.send({ type: 'init', backend: opts.backend ?? 'auto' } satisfies ToWorker);
+        child.send({ type: 'init', engine: opts.engine ?? { device: 'cpu', threads: 1 } } satisfies ToWorker);
       };
       for (let i = 0; i < workerCount; i++) spawn();
     });

@@ -1,9 +1,9 @@
 /**
  * A worker process of the experiment runner (started by runner.ts with child_process.fork). It
- * initialises its own TensorFlow.js backend (wasm is single-threaded: one process per core gives real
- * parallelism), then does the runs the runner sends it, one at a time (execute.ts), and reports back.
+ * configures its own engine (device and ONNX Runtime threads; workers × threads ≤ cores by default),
+ * then does the runs the runner sends it, one at a time (execute.ts), and reports back.
  *
- * Messages in:  {type: 'init', backend} · {type: 'run', job} · {type: 'exit'}
+ * Messages in:  {type: 'init', engine} · {type: 'run', job} · {type: 'exit'}
  * Messages out: {type: 'ready', backend} · {type: 'init-failed', error, userError} · {type: 'progress', key, text} · {type: 'done', key, outcome}
  *               · {type: 'failed', key, error, userError}
  *
@@ -12,11 +12,11 @@
  */
 import fs from 'node:fs';
 import { isUserError } from '../errors.js';
-import { initBackend, type BackendChoice } from '../engine/backend.js';
+import { initEngine, type EngineOptions } from '../engine/index.js';
 import { executeRun, type RunJob } from './execute.js';
 import { runKey } from './plan.js';
 
-export type ToWorker = { type: 'init'; backend: BackendChoice } | { type: 'run'; job: Omit<RunJob, 'backend'> } | { type: 'exit' };
+export type ToWorker = { type: 'init'; engine: EngineOptions } | { type: 'run'; job: Omit<RunJob, 'backend'> } | { type: 'exit' };
 export type FromWorker =
   | { type: 'ready'; backend: string }
   | { type: 'init-failed'; error: string; userError: boolean }
@@ -59,7 +59,7 @@ function send(msg: FromWorker): void {
   }
 }
 
-let backend = 'wasm';
+let backend = 'onnxruntime-cpu';
 let busy: Promise<void> = Promise.resolve();
 
 process.on('disconnect', () => process.exit(3));
@@ -68,7 +68,7 @@ process.on('message', (msg: ToWorker) => {
   if (msg.type === 'init') {
     busy = busy.then(async () => {
       try {
-        backend = await initBackend(msg.backend);
+        backend = await initEngine(msg.engine);
       } catch (e) {
         send({ type: 'init-failed', error: isUserError(e) ? (e as Error).message : ((e as Error).stack ?? String(e)), userError: isUserError(e) });
         process.exit(2);

@@ -5,18 +5,17 @@
  *
  *   computeMeasures(net, data, options?, progress?) → MeasureReport
  *
- * The backend must be initialised first (engine/backend.ts initBackend). Every value is a number or null,
+ * The engine (engine/runtime.ts) runs the data-heavy work with the process's threads and device. Every value is a number or null,
  * and every null has a note saying why. timings_ms[name] is the wall time spent computing that measure;
  * intermediate results shared by several measures (γ, spectral norms, the PAC-Bayes curve, the σ bisection)
  * are charged to the first measure that needs them.
  */
-import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
 import { subsetIndices, take } from '../data/transforms.js';
 import type { Dataset } from '../data/types.js';
 import { Network, weightLayers } from '../models/network.js';
 import type { Progress } from '../util/progress.js';
-import { autoWorkers, createEvaluator, type Evaluator } from './evaluator.js';
+import { createEvaluator, type Evaluator } from './evaluator.js';
 import { checkSameArchitecture } from './init.js';
 import { alphaGrid } from './pacbayes.js';
 import * as init from './init.js';
@@ -118,7 +117,6 @@ export function resolveOptions(o: MeasureOptions = {}): ResolvedOptions {
     sigmaMax: o.sigmaMax ?? DEFAULTS.sigmaMax,
     accuracyDrop: o.accuracyDrop ?? DEFAULTS.accuracyDrop,
     accuracyTol: o.accuracyTol ?? DEFAULTS.accuracyTol,
-    workers: o.workers ?? 'auto',
     initial: o.initial ?? null,
     initialMissing: o.initialMissing ?? 'no initial weights were given',
   };
@@ -130,7 +128,6 @@ export function resolveOptions(o: MeasureOptions = {}): ResolvedOptions {
   check(Number.isInteger(r.sharpnessPoints) && r.sharpnessPoints >= 1, `sharpness points must be a whole number ≥ 1 (got ${r.sharpnessPoints})`);
   check(Number.isInteger(r.sharpnessSteps) && r.sharpnessSteps >= 0, `sharpness steps must be a whole number ≥ 0 (got ${r.sharpnessSteps})`);
   check(Number.isInteger(r.sigmaSteps) && r.sigmaSteps >= 1, `σ bisection steps must be a whole number ≥ 1 (got ${r.sigmaSteps})`);
-  check(r.workers === 'auto' || (Number.isInteger(r.workers) && r.workers >= 1), `workers must be 'auto' or a whole number ≥ 1 (got ${r.workers})`);
   return r;
 }
 
@@ -195,10 +192,7 @@ export async function computeMeasures(net: Network, data: Dataset | null, option
           const s = take(d, subsetIndices(d.n, o.sharpnessPoints, o.seed, 'sharpness points'));
           return { x: s.x, y: s.y, n: s.n };
         })();
-        const workers = o.workers === 'auto' ? autoWorkers(net, d.n, tf.getBackend()) : o.workers;
-        const ev = await createEvaluator(net, full, sharp, o.seed, workers);
-        components.workers = ev.workers;
-        return ev;
+        return createEvaluator(net, full, sharp, o.seed);
       })();
       return evaluator;
     },

@@ -13,7 +13,7 @@
  *   window's valid inputs, TF's 'same' rule), max pooling is counted as the sum over its window (weight 1),
  *   an upper bound.
  */
-import { convPadding } from '../engine/ops.js';
+import { convPadding } from '../models/geometry.js';
 import type { ConvLayer, DenseLayer, PoolLayer, WeightLayer } from '../models/network.js';
 
 export type Vec = Float64Array;

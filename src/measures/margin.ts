@@ -7,10 +7,9 @@
  * Margin-normalised measures are undefined when γ ≤ 0: they are null with SPEC's reason.
  * Also here: helpers every margin-normalised measure uses (withPositiveMargin, fromLog10).
  */
-import * as tf from '@tensorflow/tfjs';
 import type { Dataset } from '../data/types.js';
-import { forward, parameterTensors } from '../models/forward.js';
-import type { Network } from '../models/network.js';
+import { logits as engineLogits } from '../engine/programs.js';
+import { parameterArrays, type Network } from '../models/network.js';
 import type { MeasureContext, MeasureDef, MeasureResult } from './types.js';
 
 export interface Evaluation {
@@ -23,29 +22,11 @@ export interface Evaluation {
   m: number;
 }
 
-/** Rows per forward batch so that about `budget` activation values are alive at once. */
-export function batchRows(net: Network, budget = 4e7): number {
-  let per = net.inputShape[0] * net.inputShape[1] * net.inputShape[2];
-  for (const l of net.layers) {
-    if (l.kind === 'dense') per += l.outSize;
-    else if (l.kind === 'conv2d' || l.kind === 'maxpool' || l.kind === 'avgpool') per += l.outShape[0] * l.outShape[1] * l.outShape[2];
-  }
-  return Math.max(1, Math.min(5000, Math.floor(budget / per)));
-}
+export { batchRows } from '../engine/programs.js';
 
 /** Logits of the network (float32, [m, classes] row-major) for examples [start, end) of flat inputs x. */
-export function logitsOf(net: Network, params: tf.Tensor[], x: Float32Array, start: number, end: number): Float32Array {
-  const size = net.inputShape[0] * net.inputShape[1] * net.inputShape[2];
-  const out = new Float32Array((end - start) * net.numClasses);
-  const rows = batchRows(net);
-  for (let s = start; s < end; s += rows) {
-    const e = Math.min(end, s + rows);
-    // (tf.tidy returns the tensor: returning a typed array would make tidy walk its elements)
-    const t = tf.tidy(() => forward(net, params, tf.tensor2d(x.subarray(s * size, e * size), [e - s, size])));
-    out.set(t.dataSync() as Float32Array, (s - start) * net.numClasses);
-    t.dispose();
-  }
-  return out;
+export function logitsOf(net: Network, params: Float32Array[], x: Float32Array, start: number, end: number): Promise<Float32Array> {
+  return engineLogits(net, params, x, start, end);
 }
 
 /** Margin, cross-entropy and 0/1 error of one row of logits (float64 arithmetic). */
@@ -64,10 +45,9 @@ export function rowStats(logits: ArrayLike<number>, off: number, c: number, y: n
 }
 
 /** Margins, cross-entropy and 0/1 error of the network (its own weights) on a data set. */
-export function evaluateNetwork(net: Network, data: Dataset): Evaluation {
-  const params = parameterTensors(net);
-  try {
-    const logits = logitsOf(net, params, data.x, 0, data.n);
+export async function evaluateNetwork(net: Network, data: Dataset): Promise<Evaluation> {
+  {
+    const logits = await logitsOf(net, parameterArrays(net), data.x, 0, data.n);
     const c = net.numClasses;
     const margins = new Float64Array(data.n);
     let loss = 0;
@@ -79,8 +59,6 @@ export function evaluateNetwork(net: Network, data: Dataset): Evaluation {
       if (r.wrong) wrong++;
     }
     return { margins, loss: loss / Math.max(1, data.n), error: wrong / Math.max(1, data.n), m: data.n };
-  } finally {
-    for (const p of params) p.dispose();
   }
 }
 
@@ -98,8 +76,8 @@ export function marginQuantile(margins: ArrayLike<number>, eps: number): { gamma
 
 /** The evaluation of the network on ctx.data (memoised). */
 export function evaluationOf(ctx: MeasureContext): Promise<Evaluation> {
-  return ctx.memo('evaluation', () => {
-    const ev = evaluateNetwork(ctx.net, ctx.data!);
+  return ctx.memo('evaluation', async () => {
+    const ev = await evaluateNetwork(ctx.net, ctx.data!);
     ctx.components.m = ev.m;
     ctx.components.train_loss = ev.loss;
     ctx.components.train_error = ev.error;

@@ -51,11 +51,6 @@ export interface MeasureOptions {
   /** pac_bayes_sigma: the allowed training-accuracy drop (default 0.1) and its tolerance (default 0.01). */
   accuracyDrop?: number;
   accuracyTol?: number;
-  /**
-   * Worker threads for the data-heavy measures (sharpness, expected sharpness, pac_bayes_sigma), each with
-   * its own TF.js backend and a shard of the rows. 'auto' (default) = 1, in-process (see autoWorkers).
-   */
-  workers?: number | 'auto';
   /** The initial weights (same architecture), for dist_from_init and bartlett_spectral. */
   initial?: Network | null;
   /** Why there are no initial weights (the note of the init measures when `initial` is absent). */

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import { readFileOrFail, readJsonOrFail, writeFileAtomic } from '../util/fsx.js';
-import { convPadding } from '../engine/ops.js';
+import { convPadding } from './geometry.js';
 import { Layer, Network, Shape3, WeightLayer, isWeightLayer } from './network.js';
 
 const GENERATOR = 'genmeasures 0.1.0';

@@ -100,3 +100,13 @@ export function parameterArrays(net: Network): Float32Array[] {
   }
   return out;
 }
+
+/** Shapes of the parameters, in the order of parameterArrays(net): dense [in, out], conv [kh, kw, cin, cout], bias [n]. */
+export function parameterShapes(net: Network): number[][] {
+  const out: number[][] = [];
+  for (const l of weightLayers(net)) {
+    out.push(l.kind === 'dense' ? [l.inSize, l.outSize] : [l.kernelSize[0], l.kernelSize[1], l.inShape[2], l.outShape[2]]);
+    if (l.bias) out.push([l.bias.length]);
+  }
+  return out;
+}

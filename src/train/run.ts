@@ -9,7 +9,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
 import { buildNetwork } from '../models/spec.js';
 import { Network, countParams } from '../models/network.js';
@@ -83,9 +82,9 @@ export async function trainRun(config: RunConfig, backend: string, opts: TrainRu
   });
   opts.onStart?.({ m: data.train.n, params: countParams(initial), testSize: data.test ? data.test.n : null });
   const startedAt = new Date().toISOString();
-  const result = train(initial, data.train, config, { onEpoch: opts.onEpoch });
-  const trainEval = evaluate(result.net, data.train);
-  const testEval = data.test ? evaluate(result.net, data.test) : null;
+  const result = await train(initial, data.train, config, { onEpoch: opts.onEpoch });
+  const trainEval = await evaluate(result.net, data.train);
+  const testEval = data.test ? await evaluate(result.net, data.test) : null;
   const record: RunRecord = {
     format: RUN_FORMAT_VERSION,
     generatedBy: 'genmeasures 0.1.0',
@@ -141,4 +140,3 @@ export function saveRun(out: string, record: RunRecord, net: Network, initial: N
   }
 }
 
-export { tf };
