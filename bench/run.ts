@@ -1,5 +1,6 @@
 /**
- * `npm run bench [training] [measures]`: the project's speed figures, on the wasm backend.
+ * `npm run bench [training] [measures] [-- --threads N]`: the project's speed figures on the ONNX Runtime
+ * engine (default 1 thread, the setting of a sweep's worker; GENMEASURES_BENCH_THREADS or --threads N).
  *   training: one SGD step of an MLP 784-1024-10 at batch 64 and 256 (effective GFLOPS), one epoch on 8,000 digits
  *   measures: every measure of an MLP 784-1024-10 trained on 5,000 MNIST digits (trained here first, unless
  *             GENMEASURES_BENCH_RUN names a run folder), with per-measure times
@@ -7,16 +8,19 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { initBackend } from '../src/engine/backend.js';
+import { engineDescription, initEngine } from '../src/engine/index.js';
 import { makeConfig } from '../src/train/config.js';
 import { trainRun } from '../src/train/run.js';
 import { benchTraining } from './training.js';
 import { benchMeasures } from './measures.js';
 
 async function main(): Promise<void> {
-  const backend = await initBackend('wasm');
-  console.log(`genmeasures benchmarks (backend ${backend}, node ${process.version}, ${os.cpus().length} cores, ${new Date().toISOString()})`);
-  const which = process.argv.slice(2);
+  const args = process.argv.slice(2);
+  const ti = args.indexOf('--threads');
+  const threads = Number(ti >= 0 ? args.splice(ti, 2)[1] : (process.env.GENMEASURES_BENCH_THREADS ?? 1));
+  const backend = await initEngine({ device: 'cpu', threads });
+  console.log(`genmeasures benchmarks (${engineDescription()}, node ${process.version}, ${os.cpus().length} cores, ${new Date().toISOString()})`);
+  const which = args;
   const want = (name: string) => which.length === 0 || which.includes(name);
   if (want('training')) {
     console.log('\n== training ==');

@@ -1,26 +1,29 @@
 /**
- * Training speed on the wasm backend: one SGD step of an MLP 784-1024-10 at batch 64 and 256, with
- * effective GFLOPS, and one epoch on the 8,000 embedded MNIST training digits.
- *
- * Effective GFLOPS counts 2·B·in·out for each matrix product a step needs: the forward product and the
- * weight gradient of every layer, and the input gradient of every layer but the first
- * (0.838 GFLOP per step at B = 256).
+ * Training and forward speed on the ONNX Runtime engine, at the process's thread count:
+ *   - SGD step of an MLP 784-1024-10 (bias-free) at batch 64 and 256: one step per engine call, and steps
+ *     inside one call (an ONNX Loop over 25 batches, as training runs them); real normalised digits
+ *   - one epoch on the 8,000 embedded MNIST training digits (batch 64, as `train` runs it)
+ *   - SGD step of vgg:16,M,32,M,64,M on 32×32×3 at batch 64; of the full VGG
+ *     64,64,M,128,128,M,256,256,M,512,512,M (+ dense 2048→10, peer-bench's twin); of the paper's
+ *     vgg:64,64,M,128,128,M,256,256,M,512,512,A4,D512
+ *   - one forward pass of the MLP over 5,000 digits
+ * Effective GFLOPS count 2 flops per multiply-add of every product a step needs: forward and weight
+ * gradient of every weight layer, input gradient of every layer but the first.
  */
-import * as tf from '@tensorflow/tfjs';
+import { SgdProgram, logits } from '../src/engine/programs.js';
 import { buildNetwork } from '../src/models/spec.js';
-import { cloneNetwork } from '../src/models/network.js';
-import { SgdState, batchTensors, train } from '../src/train/sgd.js';
+import { Network, isWeightLayer, parameterArrays } from '../src/models/network.js';
 import { prepareData } from '../src/train/prepare.js';
 import { makeConfig } from '../src/train/config.js';
+import { labels64, train } from '../src/train/sgd.js';
 
-export function stepFlops(widths: number[], b: number): number {
+/** Flops of a step: forward + weight gradient of every weight layer, input gradient of all but the first. */
+export function stepFlops(net: Network, b: number): number {
   let f = 0;
-  for (let i = 1; i < widths.length; i++) {
-    const mm = 2 * b * widths[i - 1] * widths[i];
-    f += mm; // forward
-    f += mm; // weight gradient
-    if (i > 1) f += mm; // input gradient
-  }
+  net.layers.filter(isWeightLayer).forEach((l, i) => {
+    const macs = l.kind === 'dense' ? l.inSize * l.outSize : l.outShape[0] * l.outShape[1] * l.outShape[2] * l.kernelSize[0] * l.kernelSize[1] * l.inShape[2];
+    f += 2 * b * macs * (i === 0 ? 2 : 3);
+  });
   return f;
 }
 
@@ -29,88 +32,70 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-export async function benchTraining(log: (s: string) => void = console.log): Promise<Record<string, number>> {
-  const results: Record<string, number> = {};
-  // reference: the plain (untransposed) matMul speed of the forward product at B = 256
-  {
-    const a = tf.randomNormal([256, 784]) as tf.Tensor2D;
-    const k = tf.randomNormal([784, 1024]) as tf.Tensor2D;
-    const run = () => {
-      const c = tf.matMul(a, k);
-      c.dataSync();
-      c.dispose();
-    };
-    for (let i = 0; i < 3; i++) run();
-    const times: number[] = [];
-    for (let r = 0; r < 7; r++) {
-      const t0 = performance.now();
-      for (let i = 0; i < 4; i++) run();
-      times.push((performance.now() - t0) / 4);
-    }
-    a.dispose();
-    k.dispose();
-    const ms = median(times);
-    results.matmul_gflops = (2 * 256 * 784 * 1024) / 1e9 / (ms / 1000);
-    log(`plain matMul 256x784 · 784x1024 (reference): ${ms.toFixed(2)} ms  (${results.matmul_gflops.toFixed(1)} GFLOPS)`);
+async function timeIt(f: () => Promise<unknown>, warmup: number, reps: number): Promise<{ median: number; min: number }> {
+  for (let i = 0; i < warmup; i++) await f();
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await f();
+    ts.push(performance.now() - t0);
   }
-  const data = prepareData(makeConfig({ data: 'mnist', trainSize: null }));
-  const net = buildNetwork('mlp:1024', { inputShape: [28, 28, 1], numClasses: 10, seed: 1 });
-  const idx = new Int32Array(data.train.n).map((_, i) => i);
-  for (const b of [64, 256]) {
-    // a fresh network for each batch size, and a different batch at every step, as in training
-    // (repeating one batch drives its loss to ~0, and denormal gradients are slow on x86)
-    const state = new SgdState(cloneNetwork(net), 10, 0.01, 0.9);
-    const batches = Array.from({ length: Math.floor(data.train.n / b) }, (_, i) => batchTensors(data.train, idx, i * b, (i + 1) * b));
-    let next = 0;
-    const step = () => {
-      const { x, y } = batches[next++ % batches.length];
-      state.step(x, y);
-    };
-    for (let i = 0; i < 3; i++) step(); // warm-up
-    const times: number[] = [];
-    for (let r = 0; r < 7; r++) {
-      const reps = b === 64 ? 12 : 4;
-      const t0 = performance.now();
-      for (let i = 0; i < reps; i++) step();
-      times.push((performance.now() - t0) / reps);
-    }
-    batches.forEach(({ x, y }) => {
-      x.dispose();
-      y.dispose();
-    });
-    state.dispose();
-    const ms = median(times);
-    const gflop = stepFlops([784, 1024, 10], b) / 1e9;
-    results[`step_ms_b${b}`] = ms;
-    results[`gflops_b${b}`] = gflop / (ms / 1000);
-    log(
-      `MLP 784-1024-10 SGD step, batch ${String(b).padStart(3)}: ${ms.toFixed(2)} ms  (${gflop.toFixed(3)} GFLOP, ${(gflop / (ms / 1000)).toFixed(1)} effective GFLOPS, ${((100 * gflop) / (ms / 1000) / results.matmul_gflops).toFixed(0)}% of plain matMul)`,
-    );
-  }
-  {
-    // a small VGG on CIFAR-shaped inputs (the paper preset's default network), batch 64
-    const vgg = buildNetwork('vgg:16,M,32,M,64,M', { inputShape: [32, 32, 3], numClasses: 10, seed: 1 });
-    const state = new SgdState(vgg, 10, 0.01, 0.9);
-    const x = tf.randomUniform([64, 32, 32, 3], 0, 1, 'float32', 1);
-    const y = tf.tensor1d(Int32Array.from({ length: 64 }, (_, i) => i % 10), 'int32');
-    for (let i = 0; i < 3; i++) state.step(x, y);
-    const times: number[] = [];
-    for (let r = 0; r < 5; r++) {
-      const t0 = performance.now();
-      for (let i = 0; i < 3; i++) state.step(x, y);
-      times.push((performance.now() - t0) / 3);
-    }
-    x.dispose();
-    y.dispose();
-    results.vgg_step_ms = median(times);
-    log(`VGG vgg:16,M,32,M,64,M on 32x32x3, SGD step at batch 64: ${results.vgg_step_ms.toFixed(1)} ms (${((50000 / 64) * results.vgg_step_ms / 1000).toFixed(0)} s per 50,000-image epoch)`);
-  }
-  const config = makeConfig({ data: 'mnist', model: 'mlp:1024', maxEpochs: 2, targetLoss: 0 });
-  const r = train(net, data.train, config);
-  const epoch = r.history[r.history.length - 1].seconds;
-  results.epoch_s = epoch;
-  log(`MLP 784-1024-10 one epoch on ${data.train.n} MNIST digits (batch 64): ${epoch.toFixed(2)} s`);
-  return results;
+  return { median: median(ts), min: Math.min(...ts) };
 }
 
-export { tf };
+function randomData(n: number, size: number, classes: number, seed: number): { x: Float32Array; y: Int32Array } {
+  let s = seed;
+  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296) * 2 - 1;
+  return { x: Float32Array.from({ length: n * size }, rnd), y: Int32Array.from({ length: n }, (_, i) => i % classes) };
+}
+
+/** Steps of `net` on batches of (x, y): `perCall` consecutive batches per engine call; ms per step. */
+async function stepBench(net: Network, x: Float32Array, y: Int32Array, n: number, batch: number, perCall: number, reps: number): Promise<{ median: number; min: number }> {
+  const sgd = new SgdProgram(net, parameterArrays(net).map((a) => a.slice()), batch, 0.01, 0.9);
+  const y64 = labels64(y);
+  const order = BigInt64Array.from({ length: n }, (_, i) => BigInt(i));
+  const batches = Math.floor(n / batch);
+  let next = 0;
+  const call = async () => {
+    if (next + perCall > batches) next = 0;
+    await sgd.steps(x, y64, order, n, next, perCall);
+    next += perCall;
+  };
+  const t = await timeIt(call, 2, reps);
+  return { median: t.median / perCall, min: t.min / perCall };
+}
+
+export async function benchTraining(log: (s: string) => void = console.log): Promise<Record<string, number>> {
+  const results: Record<string, number> = {};
+  const fmt = (name: string, t: { median: number; min: number }, flops?: number) => {
+    results[name] = t.median;
+    log(`${name.padEnd(52)} ${t.median.toFixed(2).padStart(9)} ms (min ${t.min.toFixed(2)})${flops ? `  ${(flops / t.median / 1e6).toFixed(1)} effective GFLOPS` : ''}`);
+  };
+  const data = prepareData(makeConfig({ data: 'mnist', seed: 1 })).train; // the 8,000 normalised digits
+  const mlp = buildNetwork('mlp:1024', { inputShape: [28, 28, 1], numClasses: 10, seed: 1 });
+  for (const b of [64, 256]) {
+    fmt(`MLP 784-1024-10 step, batch ${b} (1 step per call)`, await stepBench(mlp, data.x, data.y, data.n, b, 1, b === 64 ? 60 : 30), stepFlops(mlp, b));
+    fmt(`MLP 784-1024-10 step, batch ${b} (25 steps per call)`, await stepBench(mlp, data.x, data.y, data.n, b, 25, 5), stepFlops(mlp, b));
+  }
+  {
+    const config = makeConfig({ data: 'mnist', model: 'mlp:1024', seed: 1, maxEpochs: 1, targetLoss: 0 });
+    const t = await timeIt(() => train(mlp, data, config), 1, 3);
+    fmt('one epoch, 8,000 digits, batch 64', t);
+  }
+  {
+    const params = parameterArrays(mlp);
+    const t = await timeIt(() => logits(mlp, params, data.x, 0, 5000), 2, 10);
+    fmt('MLP forward over 5,000 digits', t, 2 * 5000 * (784 * 1024 + 1024 * 10));
+  }
+  const vggs: [string, string, number][] = [
+    ['vgg:16,M,32,M,64,M', 'vgg:16,M,32,M,64,M step, 32x32x3, batch 64', 20],
+    ['vgg:64,64,M,128,128,M,256,256,M,512,512,M', 'full VGG (…,512,512,M) step, batch 64', 5],
+    ['vgg:64,64,M,128,128,M,256,256,M,512,512,A4,D512', "paper's VGG (…,512,512,A4,D512) step, batch 64", 5],
+  ];
+  for (const [spec, label, reps] of vggs) {
+    const net = buildNetwork(spec, { inputShape: [32, 32, 3], numClasses: 10, seed: 1 });
+    const { x, y } = randomData(640, 32 * 32 * 3, 10, 7);
+    fmt(label, await stepBench(net, x, y, 640, 64, 1, reps), stepFlops(net, 64));
+  }
+  return results;
+}

@@ -11,9 +11,9 @@
  * Gradients (dy = ∂L/∂output of the layer):
  *   dense   y = x K (+ b)          dx = dy Kᵀ (Gemm transB)   dK = xᵀ dy (Gemm transA)   db = Σ_rows dy
  *   conv    y = x ⋆ K (+ b)        dx = ConvTranspose(dy, K) with the forward strides and pads
- *                                  dK = Conv(xᵀ, dyᵀ) with the batch as the contracted channel and
- *                                       dilation = stride (then cropped to kh × kw)   db = Σ_{n,h,w} dy
- *   relu    y = max(x, 0)          dx = dy · sign(y)          (1 where y > 0)
+ *                                  dK = im2col(x) · dyᵀ: the padded input's kh·kw strided windows stacked
+ *                                       into a [kh·kw·C, B·Ho·Wo] matrix, one Gemm   db = Σ_{n,h,w} dy
+ *   relu    y = max(x, 0)          dx = dy · [y > 0]
  *   maxpool y = max over windows   dx = dy scattered to the (first) maximum of each window
  *                                       (MaxPool's indices; MaxUnpool, or ScatterElements-add when
  *                                       windows overlap)
@@ -81,7 +81,14 @@ export function emitForward(g: Graph, net: Network, x: string, params: string[],
   let a: Act = { name: x, layout: 'flat', size: inputSize ?? net.inputShape[0] * net.inputShape[1] * net.inputShape[2] };
   let p = 0;
   let weightIndex = 0;
-  for (const l of net.layers) {
+  // relu then max-pool = max-pool then relu (both monotone: the same values and the same gradient, ties
+  // included, since a window whose maximum is ≤ 0 gets no gradient either way); pooling first, the ReLU and
+  // its gradient touch a quarter of the values
+  const layers = [...net.layers];
+  for (let i = 0; i + 1 < layers.length; i++) {
+    if (layers[i].kind === 'relu' && layers[i + 1].kind === 'maxpool') [layers[i], layers[i + 1]] = [layers[i + 1], layers[i]];
+  }
+  for (const l of layers) {
     switch (l.kind) {
       case 'flatten':
         a = toFlat(g, a, rec);
@@ -188,7 +195,7 @@ export function emitBackward(g: Graph, net: Network, fwd: ForwardResult, dLogits
         dy = g.op('Reshape', [g.op('Transpose', [dy], { perm: [0, 2, 3, 1] }), g.ints([-1, t.size])]);
         break;
       case 'relu':
-        dy = g.op('Mul', [dy, g.op('Sign', [t.y])]);
+        dy = g.op('Mul', [dy, g.op('Cast', [g.op('Greater', [t.y, g.scalar(0)])], { to: 1 })]);
         break;
       case 'dense': {
         const slot = slots[t.index];
@@ -203,15 +210,26 @@ export function emitBackward(g: Graph, net: Network, fwd: ForwardResult, dLogits
         const slot = slots[t.index];
         const { pads, ph, pw } = pads2d(l.inShape, l.kernelSize, l.strides, l.padding);
         const [kh, kw] = l.kernelSize;
-        // dK[o,c,i,j] = Σ_{n,y,x} xpad[n,c,y·s+i,x·s+j] dy[n,o,y,x]: a conv of xᵀ [C,B,H,W] with dyᵀ [O,B,Ho,Wo]
-        const xT = g.op('Transpose', [t.x], { perm: [1, 0, 2, 3] });
-        const dyT = g.op('Transpose', [dy], { perm: [1, 0, 2, 3] });
-        let dk = g.op('Conv', [xT, dyT], { pads, strides: [1, 1], dilations: l.strides, kernel_shape: [ph.out, pw.out] });
-        const fullH = l.inShape[0] + ph.before + ph.after - l.strides[0] * (ph.out - 1);
-        const fullW = l.inShape[1] + pw.before + pw.after - l.strides[1] * (pw.out - 1);
-        if (fullH !== kh || fullW !== kw) dk = g.op('Slice', [dk, g.ints([0, 0]), g.ints([kh, kw]), g.ints([2, 3])]);
-        // [cin, cout, kh, kw] → [kh, kw, cin, cout]
-        grads[slot] = g.op('Transpose', [dk], { perm: [2, 3, 0, 1] });
+        // dK[i,j,c,o] = Σ_{n,y,x} xpad[n,c,y·s+i,x·s+j] dy[n,o,y,x]: one product of the im2col matrix of x
+        // [kh·kw·C, B·Ho·Wo] (rows in the kernel's [kh, kw, C] order) with dyᵀ [B·Ho·Wo, O]
+        const xT = g.op('Transpose', [t.x], { perm: [1, 0, 2, 3] }); // [C, B, H, W]
+        const padded = ph.before + ph.after + pw.before + pw.after > 0;
+        const xp = padded ? g.op('Pad', [xT, g.ints([0, 0, ph.before, pw.before, 0, 0, ph.after, pw.after])]) : xT;
+        const [sh, sw] = l.strides;
+        let cols: string;
+        if (kh === 1 && kw === 1 && sh === 1 && sw === 1) cols = xp;
+        else {
+          const slices: string[] = [];
+          for (let i = 0; i < kh; i++) {
+            for (let j = 0; j < kw; j++) {
+              slices.push(g.op('Slice', [xp, g.ints([i, j]), g.ints([i + sh * (ph.out - 1) + 1, j + sw * (pw.out - 1) + 1]), g.ints([2, 3]), g.ints([sh, sw])]));
+            }
+          }
+          cols = g.op('Concat', slices, { axis: 0 }); // [kh·kw·C, B, Ho, Wo]
+        }
+        const colsM = g.op('Reshape', [cols, g.ints([kh * kw * l.inShape[2], -1])]);
+        const dyM = g.op('Reshape', [g.op('Transpose', [dy], { perm: [1, 0, 2, 3] }), g.ints([l.outShape[2], -1])]);
+        grads[slot] = g.op('Reshape', [g.op('Gemm', [colsM, dyM], { transB: 1 }), g.ints([kh, kw, l.inShape[2], l.outShape[2]])]);
         if (t.bias) grads[slot + 1] = g.op('ReduceSum', [dy, g.ints([0, 2, 3])], { keepdims: 0 });
         if (t.first) return grads;
         const outPad = [

@@ -72,6 +72,8 @@ function sessionOptions(): ort.InferenceSession.SessionOptions {
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
+    // for developers: GENMEASURES_ORT_PROFILE=PREFIX writes ONNX Runtime's per-node profile as PREFIX_<date>.json
+    ...(process.env.GENMEASURES_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.GENMEASURES_ORT_PROFILE } : {}),
   };
 }
 

@@ -48,7 +48,7 @@ function sweepDb(): string {
   const db = path.join(d, 'g.db');
   const r = runCli([
     'run', 'confusion', '--data', 'synthetic:n=200,test=64,shape=6x6x1,classes=3', '--model', 'mlp:8', '--train-size', '48',
-    '--confusion-sizes', '0,16', '--max-epochs', '30', '--samples', '1', '--workers', '2', '--backend', 'wasm', '--db', db,
+    '--confusion-sizes', '0,16', '--max-epochs', '30', '--samples', '1', '--workers', '2', '--threads', '1', '--db', db,
   ]);
   assert.equal(r.code, 0, r.stderr);
   shared = db;

@@ -66,7 +66,7 @@ function expectUserError(args: string[], pattern: RegExp) {
 test('measure on directly named data: a table with every measure, and the JSON report', () => {
   const dir = modelDir('ok');
   const json = path.join(tmp, 'ok.json');
-  const r = measure(['--model', path.join(dir, 'model.json'), '--data', 'synthetic:n=200', '--samples', '2', '--sharpness-steps', '3', '--json', json, '--backend', 'wasm', '--quiet']);
+  const r = measure(['--model', path.join(dir, 'model.json'), '--data', 'synthetic:n=200', '--samples', '2', '--sharpness-steps', '3', '--json', json, '--threads', '1', '--quiet']);
   assert.equal(r.status, 0, r.stderr);
   for (const name of ['params', 'margin', 'l2', 'l1_path', 'l2_path', 'spectral', 'sharpness', 'expected_sharpness', 'pac_bayes_sigma', 'dist_from_init', 'bartlett_spectral']) {
     assert.match(r.stdout, new RegExp(`^${name}\\s`, 'm'), name);
@@ -84,15 +84,15 @@ test('measure on directly named data: a table with every measure, and the JSON r
 
 test('measure a training run on exactly its training points (--data RUN_DIR), and --train-size / --measures / --json -', () => {
   const run = path.join(tmp, 'run');
-  const t = spawnSync(process.execPath, [MAIN, 'train', '--data', 'synthetic:n=300', '--model', 'mlp:10', '--train-size', '120', '--max-epochs', '3', '--out', run, '--backend', 'wasm', '--quiet'], { encoding: 'utf8' });
+  const t = spawnSync(process.execPath, [MAIN, 'train', '--data', 'synthetic:n=300', '--model', 'mlp:10', '--train-size', '120', '--max-epochs', '3', '--out', run, '--threads', '1', '--quiet'], { encoding: 'utf8' });
   assert.equal(t.status, 0, t.stderr);
-  const r = measure(['--model', path.join(run, 'model.json'), '--data', run, '--measures', 'margin,l2,dist_from_init', '--json', '-', '--backend', 'wasm', '--quiet']);
+  const r = measure(['--model', path.join(run, 'model.json'), '--data', run, '--measures', 'margin,l2,dist_from_init', '--json', '-', '--threads', '1', '--quiet']);
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.equal(out.m, 120);
   assert.deepEqual(Object.keys(out.measures), ['margin', 'l2', 'dist_from_init']);
   assert.equal(typeof out.measures.dist_from_init, 'number');
-  const sub = measure(['--model', path.join(run, 'model.json'), '--data', path.join(run, 'run.json'), '--train-size', '50', '--measures', 'margin', '--json', '-', '--backend', 'wasm', '--quiet']);
+  const sub = measure(['--model', path.join(run, 'model.json'), '--data', path.join(run, 'run.json'), '--train-size', '50', '--measures', 'margin', '--json', '-', '--threads', '1', '--quiet']);
   assert.equal(sub.status, 0, sub.stderr);
   assert.equal(JSON.parse(sub.stdout).m, 50);
   expectUserError(['--model', path.join(run, 'model.json'), '--data', run, '--normalize', '0.5,0.2'], /--normalize cannot be used with a run/);
@@ -129,15 +129,18 @@ test('bad input: an unsupported layer is named', () => {
 test('bad input: data whose input shape or class count does not match the model', () => {
   const dir = modelDir('shape');
   const model = path.join(dir, 'model.json');
-  expectUserError(['--model', model, '--data', 'synthetic:shape=4x4x1', '--backend', 'cpu'], /4x4x1 inputs, 10 classes\) does not match the model \(8x8x1 inputs, 10 classes\)/);
-  expectUserError(['--model', model, '--data', 'synthetic:classes=4', '--backend', 'cpu'], /8x8x1 inputs, 4 classes\) does not match the model \(8x8x1 inputs, 10 classes\)/);
+  expectUserError(['--model', model, '--data', 'synthetic:shape=4x4x1', '--threads', '1'], /4x4x1 inputs, 10 classes\) does not match the model \(8x8x1 inputs, 10 classes\)/);
+  expectUserError(['--model', model, '--data', 'synthetic:classes=4', '--threads', '1'], /8x8x1 inputs, 4 classes\) does not match the model \(8x8x1 inputs, 10 classes\)/);
 });
 
-test('bad input: unknown measures, bad --normalize, bad --workers, a folder that is not a run', () => {
+test('bad input: unknown measures, bad --normalize, bad --threads and --device, the removed --workers, a folder that is not a run', () => {
   const model = path.join(modelDir('misc'), 'model.json');
   expectUserError(['--model', model, '--data', 'synthetic', '--measures', 'l2,sharpnes'], /unknown measure sharpnes \(valid: params, vc_dim, margin, /);
-  expectUserError(['--model', model, '--data', 'synthetic', '--normalize', '0.5', '--backend', 'cpu'], /--normalize: expected MEAN,STD/);
-  expectUserError(['--model', model, '--data', 'synthetic', '--workers', 'two'], /--workers: "two"/);
+  expectUserError(['--model', model, '--data', 'synthetic', '--normalize', '0.5', '--threads', '1'], /--normalize: expected MEAN,STD/);
+  expectUserError(['--model', model, '--data', 'synthetic', '--threads', 'two'], /--threads: "two" is not a number/);
+  expectUserError(['--model', model, '--data', 'synthetic', '--threads', '0'], /--threads: 0 is below the minimum 1/);
+  expectUserError(['--model', model, '--data', 'synthetic', '--device', 'tpu'], /--device: "tpu" is not one of cpu, webgpu, cuda/);
+  expectUserError(['--model', model, '--data', 'synthetic', '--workers', '2'], /unknown option --workers/);
   expectUserError(['--model', model, '--data', tmp], /is a folder without run.json/);
 });
 

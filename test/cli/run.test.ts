@@ -6,17 +6,22 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { assertUserError, runCli } from './cli.js';
 
-function hasTfjsNode(): boolean {
+/** Whether onnxruntime-node's CUDA provider libraries are installed (`npm ci` does not download them). */
+function hasCudaProvider(): boolean {
+  let dir: string;
   try {
-    createRequire(import.meta.url).resolve('@tensorflow/tfjs-node');
-    return true;
+    const entry = createRequire(import.meta.url).resolve('onnxruntime-node');
+    dir = entry.slice(0, entry.lastIndexOf(`${path.sep}onnxruntime-node${path.sep}`) + '/onnxruntime-node'.length);
   } catch {
     return false;
   }
+  const found = (d: string): boolean =>
+    fs.readdirSync(d, { withFileTypes: true }).some((e) => (e.isDirectory() ? found(path.join(d, e.name)) : /onnxruntime_providers_cuda/.test(e.name)));
+  return fs.existsSync(path.join(dir, 'bin')) && found(path.join(dir, 'bin'));
 }
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'gm-cli-run-'));
-const TINY = ['--data', 'synthetic:n=200,test=64,shape=6x6x1,classes=3', '--max-epochs', '40', '--measures', 'margin,l2,sharpness', '--samples', '2', '--backend', 'wasm'];
+const TINY = ['--data', 'synthetic:n=200,test=64,shape=6x6x1,classes=3', '--max-epochs', '40', '--measures', 'margin,l2,sharpness', '--samples', '2', '--threads', '1'];
 
 test('run: bad input is a one-line user error, and nothing is written', () => {
   const d = tmp();
@@ -36,9 +41,11 @@ test('run: bad input is a one-line user error, and nothing is written', () => {
   assertUserError(runCli(['run', 'random-labels', '--model', 'bogus:1', '--db', db]), '--model', 'bogus:1');
   assertUserError(runCli(['run', 'random-labels', '--data', `cifar10:${path.join(d, 'nope')}`, '--preset', 'paper', '--db', db]), 'does not exist');
   assertUserError(runCli(['run', 'width', '--db', d]), '--db', 'is a folder');
-  // a backend the workers cannot start (tfjs-node is never a dependency)
-  if (!hasTfjsNode()) {
-    assertUserError(runCli(['run', 'width', '--widths', '4', '--train-size', '32', '--db', db, ...TINY.slice(0, 2), '--backend', 'tensorflow']), '--backend tensorflow', 'tfjs-node');
+  assertUserError(runCli(['run', 'width', '--threads', '0', '--db', db]), '--threads');
+  assertUserError(runCli(['run', 'width', '--device', 'tpu', '--db', db]), '--device', '"tpu"');
+  // a device the workers cannot start (the CUDA provider libraries are not installed by npm ci)
+  if (!hasCudaProvider()) {
+    assertUserError(runCli(['run', 'width', '--widths', '4', '--train-size', '32', '--db', db, ...TINY.slice(0, 2), '--device', 'cuda']), '--device cuda', 'CUDA');
     assert.ok(fs.existsSync(db), 'the database is created before the workers start');
     fs.rmSync(db);
     fs.rmSync(path.join(d, 'checkpoints'), { recursive: true, force: true });

@@ -112,7 +112,9 @@ test('train: bad option values and unknown options', () => {
   assertUserError(runCli(['train', '--labels', 'maybe']), '--labels', 'maybe');
   assertUserError(runCli(['train', '--seed', 'x']), '--seed', 'not a number');
   assertUserError(runCli(['train', '--frobnicate']), '--frobnicate');
-  assertUserError(runCli(['train', '--backend', 'gpu']), '--backend');
+  assertUserError(runCli(['train', '--device', 'gpu']), '--device', '"gpu"');
+  assertUserError(runCli(['train', '--threads', '1.5']), '--threads', 'not a whole number');
+  assertUserError(runCli(['train', '--backend', 'wasm']), 'unknown option --backend');
   assertUserError(runCli(['nonsense']), 'unknown command');
 });
 
@@ -126,7 +128,7 @@ test('train: refuses to overwrite a run without --force', () => {
 test('train --help lists the options', () => {
   const r = runCli(['train', '--help']);
   assert.equal(r.code, 0);
-  for (const o of ['--data', '--model', '--train-size', '--labels', '--seed', '--out', '--max-epochs', '--max-minutes', '--backend']) assert.ok(r.stdout.includes(o), o);
+  for (const o of ['--data', '--model', '--train-size', '--labels', '--seed', '--out', '--max-epochs', '--max-minutes', '--threads', '--device']) assert.ok(r.stdout.includes(o), o);
   const top = runCli([]);
   assert.equal(top.code, 0);
   assert.match(top.stdout, /train/);

@@ -181,7 +181,7 @@ function slots(net: Network): { k: number; b: number }[] {
 /** Logits of one flat NHWC example at the given parameters, in float64. */
 export function logits64(net: Network, params: Params, x: ArrayLike<number>): Float64Array {
   const sl = slots(net);
-  let a = Float64Array.from(x);
+  let a: Float64Array = Float64Array.from(x);
   net.layers.forEach((l, i) => {
     a = layerForward(l, a, sl[i].k >= 0 ? params[sl[i].k] : null, sl[i].b >= 0 ? params[sl[i].b] : null).output;
   });
@@ -195,7 +195,7 @@ export function lossGrad64(net: Network, params: Params, x: ArrayLike<number>, y
   const grads = params.map((p) => new Float64Array(p.length));
   let loss = 0;
   for (let e = 0; e < n; e++) {
-    let a = Float64Array.from(Array.prototype.slice.call(x, e * size, (e + 1) * size) as number[]);
+    let a: Float64Array = Float64Array.from(Array.prototype.slice.call(x, e * size, (e + 1) * size) as number[]);
     const caches: Cache[] = [];
     net.layers.forEach((l, i) => {
       const c = layerForward(l, a, sl[i].k >= 0 ? params[sl[i].k] : null, sl[i].b >= 0 ? params[sl[i].b] : null);
@@ -205,7 +205,7 @@ export function lossGrad64(net: Network, params: Params, x: ArrayLike<number>, y
     const mx = Math.max(...a);
     const se = a.reduce((s, v) => s + Math.exp(v - mx), 0);
     loss += mx + Math.log(se) - a[y[e]];
-    let d = a.map((v, j) => Math.exp(v - mx) / se - (j === y[e] ? 1 : 0));
+    let d: Float64Array = a.map((v, j) => Math.exp(v - mx) / se - (j === y[e] ? 1 : 0));
     for (let i = net.layers.length - 1; i >= 0; i--) {
       d = layerBackward(net.layers[i], caches[i], d, sl[i].k >= 0 ? params[sl[i].k] : null, sl[i].k >= 0 ? grads[sl[i].k] : null, sl[i].b >= 0 ? grads[sl[i].b] : null);
     }

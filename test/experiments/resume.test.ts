@@ -22,7 +22,7 @@ const args = (db: string) => [
   '--measures', MEASURES,
   '--samples', '2',
   '--workers', '2',
-  '--backend', 'wasm',
+  '--threads', '1',
   '--db', db,
 ];
 const RUNS = 8;

@@ -45,7 +45,7 @@ test('runner: a sweep trains, measures and records every run once; running it ag
   const db = path.join(d, 'g.db');
   const plan = tinyPlan();
   const c = collect();
-  const r = await runPlan(plan, { db, workers: 2, backend: 'wasm', events: c.events });
+  const r = await runPlan(plan, { db, workers: 2, engine: { device: 'cpu', threads: 1 }, events: c.events });
   assert.deepEqual(c.failed, []);
   assert.equal(r.total, 4);
   assert.equal(r.done, 4);
@@ -77,7 +77,7 @@ test('runner: a sweep trains, measures and records every run once; running it ag
   store.close();
 
   const c2 = collect();
-  const again = await runPlan(tinyPlan(), { db, workers: 2, backend: 'wasm', events: c2.events });
+  const again = await runPlan(tinyPlan(), { db, workers: 2, engine: { device: 'cpu', threads: 1 }, events: c2.events });
   assert.equal(again.skipped, 4);
   assert.equal(again.done, 0);
   assert.deepEqual(c2.lines, []);
@@ -90,10 +90,10 @@ test('runner: measure options change the run, not the training: the checkpoint i
   const d = tmp();
   const db = path.join(d, 'g.db');
   const base = widthPlan('quick', { data: DATA, widths: [8], trainSize: 64, maxEpochs: 20, measureOptions: { measures: ['margin', 'l2'] } });
-  await runPlan(base, { db, workers: 1, backend: 'wasm' });
+  await runPlan(base, { db, workers: 1, engine: { device: 'cpu', threads: 1 } });
   const more = widthPlan('quick', { data: DATA, widths: [8], trainSize: 64, maxEpochs: 20, measureOptions: { measures: ['margin', 'l2', 'spectral'] } });
   let reused = false;
-  await runPlan(more, { db, workers: 1, backend: 'wasm', events: { onRunDone: ({ outcome }) => (reused = outcome.reusedCheckpoint) } });
+  await runPlan(more, { db, workers: 1, engine: { device: 'cpu', threads: 1 }, events: { onRunDone: ({ outcome }) => (reused = outcome.reusedCheckpoint) } });
   assert.ok(reused, 'the second run reused the first one\'s checkpoint');
   const store = Store.open(db, { mustExist: true });
   const runs = store.listRuns();
@@ -111,7 +111,7 @@ test('runner: confusion runs are measured on the true-labelled part only', async
   const db = path.join(d, 'g.db');
   const { confusionPlan } = await import('../../src/experiments/index.js');
   const plan = confusionPlan('quick', { data: DATA, model: 'mlp:16', trainSize: 64, confusionSizes: [0, 32], maxEpochs: 30, measureOptions: { measures: ['margin', 'l2'] } });
-  await runPlan(plan, { db, workers: 2, backend: 'wasm' });
+  await runPlan(plan, { db, workers: 2, engine: { device: 'cpu', threads: 1 } });
   const store = Store.open(db, { mustExist: true });
   const runs = store.listRuns().sort((a, b) => a.confusion - b.confusion);
   assert.deepEqual(runs.map((r) => [r.m, r.true_count, r.measured_on]), [[64, 64, 64], [96, 64, 64]]);
@@ -128,7 +128,7 @@ test('runner: a run that fails is recorded as failed and retried; bad input stop
   fs.mkdirSync(path.join(bad, 'initial'), { recursive: true });
   for (const f of ['run.json', 'model.json', 'weights.bin', 'initial/model.json', 'initial/weights.bin']) fs.writeFileSync(path.join(bad, f), '{"config": {"model": "other"}}');
   const c = collect();
-  const r = await runPlan(plan, { db, workers: 2, backend: 'wasm', events: c.events });
+  const r = await runPlan(plan, { db, workers: 2, engine: { device: 'cpu', threads: 1 }, events: c.events });
   assert.equal(r.done, 1);
   assert.equal(r.failed.length, 1);
   assert.match(c.failed[0], /^width=4: .*another configuration/);
@@ -141,7 +141,7 @@ test('runner: a run that fails is recorded as failed and retried; bad input stop
   // fix the cause; the next sweep retries the failed run only
   fs.rmSync(bad, { recursive: true });
   const c2 = collect();
-  const r2 = await runPlan(plan, { db, workers: 2, backend: 'wasm', events: c2.events });
+  const r2 = await runPlan(plan, { db, workers: 2, engine: { device: 'cpu', threads: 1 }, events: c2.events });
   assert.equal(r2.skipped, 1);
   assert.equal(r2.done, 1);
   assert.deepEqual(c2.starts, [{ total: 2, skipped: 1, pending: 1, workers: 1, retrying: 1 }]);
@@ -151,7 +151,7 @@ test('runner: a run that fails is recorded as failed and retried; bad input stop
 
   // bad input (a subset larger than the data) is a UserError that names the run, and nothing is recorded for it
   const tooBig = widthPlan('quick', { data: DATA, widths: [8], trainSize: 100000, maxEpochs: 5, measureOptions: { measures: ['margin'] } });
-  await assert.rejects(runPlan(tooBig, { db, workers: 1, backend: 'wasm' }), (e) => e instanceof UserError && /^width width=8: .*--train-size 100000 is larger/.test(e.message));
+  await assert.rejects(runPlan(tooBig, { db, workers: 1, engine: { device: 'cpu', threads: 1 } }), (e) => e instanceof UserError && /^width width=8: .*--train-size 100000 is larger/.test(e.message));
   store = Store.open(db, { mustExist: true });
   assert.deepEqual(store.count(), { done: 2, failed: 0 });
   store.close();

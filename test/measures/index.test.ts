@@ -1,6 +1,5 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend } from '../../src/engine/backend.js';
 import type { Dataset } from '../../src/data/types.js';
 import { isUserError } from '../../src/errors.js';
 import { MEASURES, MEASURE_NAMES, checkDataMatchesNetwork, computeMeasures, parseMeasureList } from '../../src/measures/index.js';
@@ -77,7 +76,6 @@ test('diam(X) estimate: a true pairwise distance, and an upper bound', () => {
 });
 
 test('every measure on a conv net with biases: numbers or nulls with notes, no NaN, timings for each', async () => {
-  await initBackend('cpu');
   const net = convNetA(true);
   const x = randomArray(40 * 32, 8, 1);
   const y = Int32Array.from({ length: 40 }, (_, i) => i % 3);

@@ -1,6 +1,5 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend } from '../../src/engine/backend.js';
 import type { Dataset } from '../../src/data/types.js';
 import { isUserError } from '../../src/errors.js';
 import { Network, cloneNetwork, parameterArrays, weightLayers } from '../../src/models/network.js';
@@ -51,7 +50,6 @@ test('dist_from_init of a dense net with biases: √Σ (w − w⁰)² by hand', 
 });
 
 test('conv net: per-layer distances and ‖(W−W⁰)ᵀ‖_{2,1} from the unrolled difference operators; bartlett_spectral by its formula', async () => {
-  await initBackend('cpu');
   const initial = convNetA(true);
   const net = perturbed(initial, 60);
   const diffs = weightLayers(net).map((l, i) => {

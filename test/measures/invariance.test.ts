@@ -1,6 +1,5 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend } from '../../src/engine/backend.js';
 import type { Dataset } from '../../src/data/types.js';
 import { Network, cloneNetwork, weightLayers, type DenseLayer } from '../../src/models/network.js';
 import { computeMeasures } from '../../src/measures/index.js';
@@ -19,7 +18,6 @@ function rescale(net: Network, i: number, j: number, c: number): Network {
 }
 
 test('node rescaling (layer i ×c, layer i+1 ×1/c) leaves f, the margin, l1_path and l2_path unchanged but not l2', async () => {
-  await initBackend('cpu');
   const net = mlp([6, 5, 4, 3], true, 5);
   const n = 200;
   const x = randomArray(n * 6, 77, 1);

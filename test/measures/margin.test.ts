@@ -1,6 +1,5 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend } from '../../src/engine/backend.js';
 import type { Dataset } from '../../src/data/types.js';
 import type { Network } from '../../src/models/network.js';
 import { evaluateNetwork, marginQuantile } from '../../src/measures/margin.js';
@@ -22,8 +21,7 @@ const data: Dataset = {
 };
 
 test('margins, loss and 0/1 error of a hand-worked case (a tie counts as an error)', async () => {
-  await initBackend('cpu');
-  const ev = evaluateNetwork(identity, data);
+  const ev = await evaluateNetwork(identity, data);
   assert.deepEqual(Array.from(ev.margins), [2, -0.5, 0, 5]);
   assert.equal(ev.error, 0.5);
   const ce = (v: number[], y: number) => Math.log(v.reduce((s, x) => s + Math.exp(x), 0)) - v[y];
@@ -46,7 +44,6 @@ test('γ is the ⌈ε·m⌉-th smallest margin', () => {
 });
 
 test('margin not positive: the margin-normalised measures are null with SPEC\'s reason, the others are numbers', async () => {
-  await initBackend('cpu');
   const r = await computeMeasures(identity, data, { marginEps: 0.5 }); // γ = 0
   assert.equal(r.measures.margin, 0);
   for (const name of ['l2', 'l1_path', 'l2_path', 'spectral', 'l1_inf', 'lipschitz_capacity_log10']) {

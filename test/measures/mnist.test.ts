@@ -1,6 +1,5 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend } from '../../src/engine/backend.js';
 import { loadData } from '../../src/data/index.js';
 import { subset } from '../../src/data/transforms.js';
 import type { Dataset } from '../../src/data/types.js';
@@ -36,10 +35,9 @@ function reference(net: Network, data: Dataset, eps: number) {
 }
 
 test('dense ReLU net trained on real MNIST digits: l2, l1_path, l2_path, spectral agree with an independent float64 computation to 1e-3', async () => {
-  await initBackend('wasm');
   const digits = subset(loadData('mnist').train, 1000, 7);
   const start = buildNetwork('mlp:32,16', { inputShape: [28, 28, 1], numClasses: 10, seed: 3 });
-  const net = trainSmall(start, digits, { epochs: 15, lr: 0.05, batch: 50 });
+  const net = await trainSmall(start, digits, { epochs: 15, lr: 0.05, batch: 50 });
   // the same net with biases (weights from an always-on unit)
   const biased = cloneNetwork(net);
   weightLayers(biased).forEach((l, i) => (l.bias = randomArray(l.kind === 'dense' ? l.outSize : 0, 50 + i, 0.05)));

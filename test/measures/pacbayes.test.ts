@@ -1,6 +1,5 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend } from '../../src/engine/backend.js';
 import type { Evaluator, NoiseSpec } from '../../src/measures/evaluator.js';
 import { alphaGrid, klIsotropic, klPaper, meanAndStdError, pacBayesBound, pacBayesCurve, pacBayesSigma } from '../../src/measures/pacbayes.js';
 import { computeMeasures } from '../../src/measures/index.js';
@@ -12,7 +11,6 @@ function fakeErrors(error: (noise: NoiseSpec | null) => number, n = 1000): Evalu
   return {
     nFull: n,
     nSharp: n,
-    workers: 1,
     async lossGrad() {
       return { loss: 0, grads: null };
     },
@@ -92,8 +90,7 @@ test('pac_bayes_sigma: a drop that jumps past the band returns the largest σ kn
 });
 
 test('trained net on MNIST digits: expected sharpness grows with α, with K and its Monte-Carlo error in the output', async () => {
-  await initBackend('wasm');
-  const { net, data } = trainedMnist();
+  const { net, data } = await trainedMnist();
   const K = 6;
   const r = await computeMeasures(net, data, { measures: ['expected_sharpness', 'kl', 'pac_bayes', 'pac_bayes_sigma', 'flatness'], samples: K, seed: 4 });
   const curve = r.pac_bayes_curve;

@@ -1,11 +1,10 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/engine/backend.js';
-import { forward, parameterTensors } from '../../src/models/forward.js';
-import type { Network } from '../../src/models/network.js';
+import { logits } from '../../src/engine/programs.js';
+import { parameterArrays, type Network } from '../../src/models/network.js';
 import { pathSum } from '../../src/measures/paths.js';
 import { randomArray } from '../helpers.js';
+import { tfCpu, tfForward } from '../tfcpu.js';
 import { convNetA, convNetB, mlp } from './nets.js';
 import { enumeratePathSum, forward64 } from './reference.js';
 
@@ -50,17 +49,20 @@ test('path sums do not overflow: 60 layers of weight 400 (exact value 8·6^59·4
   assert.equal(pathSum(one, 2).value, 91);
 });
 
-test('the tiny reference networks compute what TF.js computes (checks the reference geometry)', async () => {
-  await initBackend('cpu');
+test('the tiny reference networks compute what TF.js computes (checks the reference geometry), and so does the engine', async () => {
+  await tfCpu();
   for (const net of [convNetA(true), convNetB(), mlp([5, 4, 3, 2], true, 2)]) {
     const size = net.inputShape[0] * net.inputShape[1] * net.inputShape[2];
     const x = randomArray(3 * size, 5, 1);
-    const params = parameterTensors(net);
-    const y = tf.tidy(() => forward(net, params, tf.tensor2d(x, [3, size])).arraySync()) as number[][];
-    params.forEach((p) => p.dispose());
+    const t = tfForward(net, x, 3);
+    const y = t.arraySync();
+    t.dispose();
+    const ours = await logits(net, parameterArrays(net), x, 0, 3);
+    const c = net.numClasses;
     for (let b = 0; b < 3; b++) {
       const ref = forward64(net, x.subarray(b * size, (b + 1) * size));
-      ref.forEach((v, j) => assert.ok(Math.abs(v - y[b][j]) < 1e-4, `output ${b},${j}: ${v} vs ${y[b][j]}`));
+      ref.forEach((v, j) => assert.ok(Math.abs(v - y[b][j]) < 1e-4, `output ${b},${j}: ${v} vs TF.js ${y[b][j]}`));
+      ref.forEach((v, j) => assert.ok(Math.abs(v - ours[b * c + j]) < 1e-4, `output ${b},${j}: ${v} vs engine ${ours[b * c + j]}`));
     }
   }
 });

@@ -1,7 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/engine/backend.js';
+import { tfCpu } from '../tfcpu.js';
 import { Network, cloneNetwork, parameterArrays } from '../../src/models/network.js';
 import type { Evaluator } from '../../src/measures/evaluator.js';
 import { sharpness } from '../../src/measures/sharpness.js';
@@ -15,7 +15,6 @@ function fakeEvaluator(loss: (nu: Float32Array[] | null) => number, grad: (nu: F
   return {
     nFull: 1,
     nSharp: 1,
-    workers: 1,
     async lossGrad(nu, wantGrad) {
       return { loss: loss(nu), grads: wantGrad && nu ? grad(nu) : null };
     },
@@ -62,8 +61,7 @@ function loss64(net: Network, x: Float32Array, y: Int32Array, n: number): number
 }
 
 test('trained net on MNIST digits: sharpness is never below the loss increase at random points inside the box, and grows with α', async () => {
-  await initBackend('wasm');
-  const { net, data } = trainedMnist();
+  const { net, data } = await trainedMnist();
   const values: number[] = [];
   for (const a of [1e-4, 1e-3, 1e-2]) {
     const r = await computeMeasures(net, data, { measures: ['sharpness'], alpha: a, seed: 2 });
@@ -86,8 +84,7 @@ test('trained net on MNIST digits: sharpness is never below the loss increase at
 });
 
 test('sharpness on a seeded subset when the training set is larger than sharpnessPoints (the notes say so)', async () => {
-  await initBackend('wasm');
-  const { net, data } = trainedMnist();
+  const { net, data } = await trainedMnist();
   const r = await computeMeasures(net, data, { measures: ['sharpness'], sharpnessPoints: 100, sharpnessSteps: 3 });
   assert.equal((r.components as any).sharpness_points, 100);
   assert.ok(r.notes.some((n) => n.includes(`fixed seeded subset of 100 of the ${data.n} points`)), r.notes.join('\n'));
@@ -95,8 +92,8 @@ test('sharpness on a seeded subset when the training set is larger than sharpnes
 });
 
 test('trained net, small α: sharpness ≈ the first-order prediction Σ|∂L/∂w_i|·α(|w_i|+1)/(1+L), gradient by plain TF.js autodiff', async () => {
-  await initBackend('cpu');
-  const { net, data } = trainedMnist();
+  await tfCpu();
+  const { net, data } = await trainedMnist();
   const [k1, k2] = parameterArrays(net); // mlp:16 without biases: x·K1 → relu → ·K2
   const { loss, g } = tf.tidy(() => {
     const x = tf.tensor2d(data.x, [data.n, 784]);
@@ -112,7 +109,6 @@ test('trained net, small α: sharpness ≈ the first-order prediction Σ|∂L/�
   let pred = 0;
   [k1, k2].forEach((w, j) => w.forEach((v, i) => (pred += Math.abs(g[j][i]) * a * (Math.abs(v) + 1))));
   pred /= 1 + loss;
-  await initBackend('wasm');
   const r = await computeMeasures(net, data, { measures: ['sharpness'], alpha: a });
   const got = r.measures.sharpness!;
   assert.ok(got > 0.9 * pred && got < 1.1 * pred, `sharpness ${got} vs first-order prediction ${pred}`);

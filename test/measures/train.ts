@@ -1,31 +1,22 @@
-/** A small SGD loop for the measure tests (independent of src/train): momentum SGD on the mean cross-entropy. */
-import * as tf from '@tensorflow/tfjs';
+/**
+ * A small SGD loop for the measure tests: momentum SGD (μ = 0.9; v ← μv + g, w ← w − lr·v) on the mean
+ * cross-entropy, mini-batches in data order (no reshuffle), run by the engine's SgdProgram.
+ */
 import type { Dataset } from '../../src/data/types.js';
-import { forward } from '../../src/models/forward.js';
+import { SgdProgram } from '../../src/engine/programs.js';
 import { Network, cloneNetwork, parameterArrays } from '../../src/models/network.js';
-import { parameterShapes } from '../../src/models/forward.js';
 
-export function trainSmall(start: Network, data: Dataset, opts: { epochs: number; lr: number; batch: number }): Network {
+export async function trainSmall(start: Network, data: Dataset, opts: { epochs: number; lr: number; batch: number }): Promise<Network> {
   const net = cloneNetwork(start);
+  const sgd = new SgdProgram(net, parameterArrays(net), opts.batch, opts.lr, 0.9);
+  const y = new BigInt64Array(data.n);
+  for (let i = 0; i < data.n; i++) y[i] = BigInt(data.y[i]);
+  const order = new BigInt64Array(data.n);
+  for (let i = 0; i < data.n; i++) order[i] = BigInt(i);
+  const batches = Math.ceil(data.n / opts.batch);
+  for (let e = 0; e < opts.epochs; e++) await sgd.steps(data.x, y, order, data.n, 0, batches);
+  // the trained weights, into the network's own arrays
   const arrays = parameterArrays(net);
-  const shapes = parameterShapes(net);
-  const vars = arrays.map((a, i) => tf.variable(tf.tensor(a, shapes[i])));
-  const opt = tf.train.momentum(opts.lr, 0.9);
-  const size = data.shape[0] * data.shape[1] * data.shape[2];
-  for (let e = 0; e < opts.epochs; e++) {
-    for (let s = 0; s < data.n; s += opts.batch) {
-      const end = Math.min(data.n, s + opts.batch);
-      tf.tidy(() => {
-        const xb = tf.tensor2d(data.x.subarray(s * size, end * size), [end - s, size]);
-        const oh = tf.oneHot(tf.tensor1d(data.y.subarray(s, end), 'int32'), net.numClasses);
-        opt.minimize(() => tf.mean(tf.sub(tf.logSumExp(forward(net, vars, xb), 1), tf.sum(tf.mul(forward(net, vars, xb), oh), 1))) as tf.Scalar, false, vars);
-      });
-    }
-  }
-  vars.forEach((v, i) => {
-    arrays[i].set(v.dataSync());
-    v.dispose();
-  });
-  opt.dispose();
+  sgd.params.forEach((p, i) => arrays[i].set(p));
   return net;
 }

@@ -4,12 +4,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/engine/backend.js';
+import { logits } from '../../src/engine/programs.js';
 import { buildNetwork, parseModelSpec } from '../../src/models/spec.js';
 import { loadNetwork, saveNetwork } from '../../src/models/io.js';
-import { forward, parameterTensors } from '../../src/models/forward.js';
-import { countParams } from '../../src/models/network.js';
+import { countParams, parameterArrays } from '../../src/models/network.js';
 import { assertClose, randomArray } from '../helpers.js';
+import { tfCpu } from '../tfcpu.js';
 import { UserError } from '../../src/errors.js';
 
 function tmpdir(): string {
@@ -39,8 +39,8 @@ for (const [spec, shape, bias] of [
   ['vgg:4,M,6', [6, 6, 3], false],
   ['vgg:3,3,M', [5, 4, 2], true],
 ] as const) {
-  test(`${spec} (bias ${bias}) saves in TF.js format: tf.loadLayersModel predicts what forward() computes`, async () => {
-    await initBackend('wasm');
+  test(`${spec} (bias ${bias}) saves in TF.js format: tf.loadLayersModel predicts what the engine computes`, async () => {
+    await tfCpu();
     const net = buildNetwork(spec, { inputShape: [...shape] as [number, number, number], numClasses: 5, bias, seed: 3 });
     const dir = tmpdir();
     saveNetwork(net, path.join(dir, 'model.json'));
@@ -49,15 +49,14 @@ for (const [spec, shape, bias] of [
     const xData = randomArray(7 * shape[0] * shape[1] * shape[2], 5);
     const x = tf.tensor(xData, [7, ...shape]);
     const expected = (model.predict(x) as tf.Tensor).dataSync();
-    const params = parameterTensors(net);
-    const got = forward(net, params, x).dataSync();
+    const got = await logits(net, parameterArrays(net), xData, 0, 7);
     assertClose(got, expected, 1e-5, 'logits');
     // and our own loader gives back the same network
     const back = loadNetwork(path.join(dir, 'model.json'));
     assert.deepEqual(back.inputShape, net.inputShape);
     assert.equal(back.numClasses, 5);
     assert.deepEqual(back.layers.map((l) => l.kind), net.layers.map((l) => l.kind));
-    const got2 = forward(back, parameterTensors(back), x).dataSync();
+    const got2 = await logits(back, parameterArrays(back), xData, 0, 7);
     assert.deepEqual(Array.from(got2), Array.from(got));
   });
 }
@@ -91,7 +90,7 @@ test('model specs: good ones parse, bad ones are one-line UserErrors', () => {
 });
 
 test('loading folds BatchNormalization, drops Dropout and an output softmax, and rejects other layers by name', async () => {
-  await initBackend('wasm');
+  await tfCpu();
   const model = tf.sequential();
   model.add(tf.layers.conv2d({ inputShape: [5, 5, 2], filters: 3, kernelSize: 3, padding: 'same', useBias: true, name: 'c1' }));
   model.add(tf.layers.batchNormalization({ name: 'bn1' }));
@@ -114,10 +113,19 @@ test('loading folds BatchNormalization, drops Dropout and an output softmax, and
   const net = loadNetwork(path.join(dir, 'model.json'));
   assert.deepEqual(net.layers.map((l) => l.kind), ['conv2d', 'relu', 'avgpool', 'flatten', 'dense']);
   assert.ok(net.notes.some((n) => /softmax/.test(n)) && net.notes.some((n) => /BatchNormalization/.test(n)));
-  const x = tf.tensor(randomArray(3 * 50, 9), [3, 5, 5, 2]);
-  const probs = model.predict(x) as tf.Tensor;
-  const ours = tf.softmax(forward(net, parameterTensors(net), x));
-  assertClose(ours.dataSync(), probs.dataSync(), 1e-5, 'probabilities after folding');
+  const xData = randomArray(3 * 50, 9);
+  const probs = model.predict(tf.tensor(xData, [3, 5, 5, 2])) as tf.Tensor;
+  // softmax of the engine's logits, in float64
+  const z = await logits(net, parameterArrays(net), xData, 0, 3);
+  const ours = new Float64Array(z.length);
+  for (let b = 0; b < 3; b++) {
+    const row = Array.from(z.subarray(b * 4, (b + 1) * 4));
+    const mx = Math.max(...row);
+    const e = row.map((v) => Math.exp(v - mx));
+    const se = e.reduce((a, v) => a + v, 0);
+    e.forEach((v, j) => (ours[b * 4 + j] = v / se));
+  }
+  assertClose(ours, probs.dataSync(), 1e-5, 'probabilities after folding');
 
   const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
   json.modelTopology.config.layers.splice(5, 0, { class_name: 'LSTM', config: { name: 'my_lstm', units: 3 } });
