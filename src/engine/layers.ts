@@ -10,9 +10,10 @@
  *
  * Gradients (dy = ∂L/∂output of the layer):
  *   dense   y = x K (+ b)          dx = dy Kᵀ (Gemm transB)   dK = xᵀ dy (Gemm transA)   db = Σ_rows dy
- *   conv    y = x ⋆ K (+ b)        dx = ConvTranspose(dy, K) with the forward strides and pads
- *                                  dK = im2col(x) · dyᵀ: the padded input's kh·kw strided windows stacked
- *                                       into a [kh·kw·C, B·Ho·Wo] matrix, one Gemm   db = Σ_{n,h,w} dy
+ *   conv    y = x ⋆ K (+ b)        dx = ConvTranspose(dy, K) with the forward strides and pads (stride 1
+ *                                       and wide layers: Conv(dy, flipped Kᵀ), the same sum)
+ *                                  dK[i,j] = window_ij(x) · dyᵀ: per kernel offset, the padded input's
+ *                                       strided window [C, B·Ho·Wo] times dy [B·Ho·Wo, O]   db = Σ_{n,h,w} dy
  *   relu    y = max(x, 0)          dx = dy · [y > 0]
  *   maxpool y = max over windows   dx = dy scattered to the (first) maximum of each window
  *                                       (MaxPool's indices; MaxUnpool, or ScatterElements-add when
@@ -210,33 +211,43 @@ export function emitBackward(g: Graph, net: Network, fwd: ForwardResult, dLogits
         const slot = slots[t.index];
         const { pads, ph, pw } = pads2d(l.inShape, l.kernelSize, l.strides, l.padding);
         const [kh, kw] = l.kernelSize;
-        // dK[i,j,c,o] = Σ_{n,y,x} xpad[n,c,y·s+i,x·s+j] dy[n,o,y,x]: one product of the im2col matrix of x
-        // [kh·kw·C, B·Ho·Wo] (rows in the kernel's [kh, kw, C] order) with dyᵀ [B·Ho·Wo, O]
+        // dK[i,j,c,o] = Σ_{n,y,x} xpad[n,c,y·s+i,x·s+j] dy[n,o,y,x]: for each kernel offset (i, j), the strided
+        // window of the padded input [C, B·Ho·Wo] times dyᵀ [B·Ho·Wo, O]
         const xT = g.op('Transpose', [t.x], { perm: [1, 0, 2, 3] }); // [C, B, H, W]
         const padded = ph.before + ph.after + pw.before + pw.after > 0;
         const xp = padded ? g.op('Pad', [xT, g.ints([0, 0, ph.before, pw.before, 0, 0, ph.after, pw.after])]) : xT;
         const [sh, sw] = l.strides;
-        let cols: string;
-        if (kh === 1 && kw === 1 && sh === 1 && sw === 1) cols = xp;
-        else {
-          const slices: string[] = [];
+        const cin = l.inShape[2];
+        const cout = l.outShape[2];
+        const dyM = g.op('Reshape', [g.op('Transpose', [dy], { perm: [1, 0, 2, 3] }), g.ints([cout, -1])]); // [O, B·Ho·Wo]
+        if (kh === 1 && kw === 1 && sh === 1 && sw === 1) {
+          grads[slot] = g.op('Reshape', [g.op('Gemm', [g.op('Reshape', [xp, g.ints([cin, -1])]), dyM], { transB: 1 }), g.ints([1, 1, cin, cout])]);
+        } else {
+          // one product per kernel offset (no kh·kw-times-the-input matrix is held at once)
+          const parts: string[] = [];
           for (let i = 0; i < kh; i++) {
             for (let j = 0; j < kw; j++) {
-              slices.push(g.op('Slice', [xp, g.ints([i, j]), g.ints([i + sh * (ph.out - 1) + 1, j + sw * (pw.out - 1) + 1]), g.ints([2, 3]), g.ints([sh, sw])]));
+              const window = g.op('Slice', [xp, g.ints([i, j]), g.ints([i + sh * (ph.out - 1) + 1, j + sw * (pw.out - 1) + 1]), g.ints([2, 3]), g.ints([sh, sw])]);
+              parts.push(g.op('Gemm', [g.op('Reshape', [window, g.ints([cin, -1])]), dyM], { transB: 1 })); // [C, O]
             }
           }
-          cols = g.op('Concat', slices, { axis: 0 }); // [kh·kw·C, B, Ho, Wo]
+          grads[slot] = g.op('Reshape', [g.op('Concat', parts, { axis: 0 }), g.ints([kh, kw, cin, cout])]);
         }
-        const colsM = g.op('Reshape', [cols, g.ints([kh * kw * l.inShape[2], -1])]);
-        const dyM = g.op('Reshape', [g.op('Transpose', [dy], { perm: [1, 0, 2, 3] }), g.ints([l.outShape[2], -1])]);
-        grads[slot] = g.op('Reshape', [g.op('Gemm', [colsM, dyM], { transB: 1 }), g.ints([kh, kw, l.inShape[2], l.outShape[2]])]);
         if (t.bias) grads[slot + 1] = g.op('ReduceSum', [dy, g.ints([0, 2, 3])], { keepdims: 0 });
         if (t.first) return grads;
         const outPad = [
           l.inShape[0] - ((ph.out - 1) * l.strides[0] + kh - ph.before - ph.after),
           l.inShape[1] - ((pw.out - 1) * l.strides[1] + kw - pw.before - pw.after),
         ];
-        dy = g.op('ConvTranspose', [dy, t.kernel], { strides: l.strides, pads, kernel_shape: l.kernelSize, output_padding: outPad });
+        if (sh === 1 && sw === 1 && Math.min(cin, cout) >= 32) {
+          // stride 1: the input gradient is a plain convolution of dy with the flipped, transposed kernel
+          // (faster than ConvTranspose here for wide layers)
+          const flipped = g.op('Transpose', [g.op('Slice', [t.kernel, g.ints([kh - 1, kw - 1]), g.ints([-kh - 1, -kw - 1]), g.ints([2, 3]), g.ints([-1, -1])])], { perm: [1, 0, 2, 3] });
+          const fpads = [kh - 1 - ph.before, kw - 1 - pw.before, kh - 1 - ph.after, kw - 1 - pw.after];
+          dy = g.op('Conv', [dy, flipped], { kernel_shape: l.kernelSize, pads: fpads, strides: [1, 1] });
+        } else {
+          dy = g.op('ConvTranspose', [dy, t.kernel], { strides: l.strides, pads, kernel_shape: l.kernelSize, output_padding: outPad });
+        }
         break;
       }
       case 'maxpool': {

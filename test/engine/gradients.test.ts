@@ -95,6 +95,7 @@ const cases: [string, Shape3, Spec[], number][] = [
   ['conv 1x1 + conv same stride 2 + overlapping max 3x3/1 same', [5, 5, 2], [['conv', 3, [1, 1], [1, 1], 'same', false], ['relu'], ['conv', 2, [3, 3], [2, 2], 'same', true], ['relu'], ['max', [3, 3], [1, 1], 'same'], ['flatten'], ['dense', 3, true]], 3],
   ['odd map: conv valid + max 2x2/2 valid dropping a row and column', [6, 6, 1], [['conv', 2, [2, 2], [1, 1], 'valid', false], ['relu'], ['max', [2, 2], [2, 2], 'valid'], ['flatten'], ['dense', 3, false]], 3],
   ['paper-style head: conv + A2 + hidden dense + ReLU + dense', [4, 4, 2], [['conv', 3, [3, 3], [1, 1], 'same', false], ['relu'], ['max', [2, 2], [2, 2], 'valid'], ['avg', [2, 2], [2, 2], 'valid'], ['flatten'], ['dense', 5, false], ['relu'], ['dense', 3, false]], 3],
+  ['wide stride-1 convs (input gradient as a flipped-kernel conv), same and valid', [5, 5, 2], [['conv', 32, [3, 3], [1, 1], 'same', false], ['relu'], ['conv', 32, [3, 3], [1, 1], 'same', true], ['relu'], ['conv', 32, [2, 3], [1, 1], 'valid', false], ['relu'], ['flatten'], ['dense', 3, false]], 3],
   ['conv straight after the input with a strided same conv', [5, 4, 3], [['conv', 2, [3, 3], [2, 2], 'same', true], ['relu'], ['flatten'], ['dense', 3, false]], 3],
 ];
 
