@@ -7,8 +7,9 @@
  *   epoch         K SGD steps inside one ONNX Loop: mini-batches gathered inside the graph from the data
  *                 and a permutation, forward, loss, backward, momentum update (PyTorch's convention
  *                 v ← μv + g, w ← w − lr·v); the weights stay inside the runtime for the K steps
- *   shifted       logits of the layers after the first weight layer, fed with that layer's output
- *                 base + scale·pert (+ bias): the Monte-Carlo measures reuse first-layer products
+ *   shifted       logits of the layers after the first weight layer for A perturbations at once (an ONNX
+ *                 Loop), fed with that layer's output base + scale·P (+ bias), P = layer₁(x; basis)
+ *                 computed inside the runtime or given: the Monte-Carlo measures reuse first-layer products
  *
  * Rows are flat NHWC inputs. Parameters are Float32Arrays in the order of parameterArrays(net).
  */
@@ -76,10 +77,11 @@ function logitsProgram(net: Network): Promise<Program> {
 export async function logits(net: Network, params: Float32Array[], x: Float32Array, start: number, end: number): Promise<Float32Array> {
   const size = inputSize(net);
   const c = net.numClasses;
-  const out = new Float32Array((end - start) * c);
   const p = await logitsProgram(net);
   const pf = paramFeeds(net, params);
   const rows = batchRows(net);
+  if (end - start <= rows) return (await p.run({ x: f32(x.subarray(start * size, end * size), [end - start, size]), ...pf })).logits;
+  const out = new Float32Array((end - start) * c);
   for (let s = start; s < end; s += rows) {
     const e = Math.min(end, s + rows);
     const r = await p.run({ x: f32(x.subarray(s * size, e * size), [e - s, size]), ...pf });
@@ -288,48 +290,98 @@ export function firstLayerNetwork(net: Network, split: FirstLayerSplit): Network
   return { inputShape: net.inputShape, numClasses: split.units, layers: [...net.layers.slice(0, i), first] };
 }
 
-function shiftedProgram(split: FirstLayerSplit): Promise<Program> {
+/**
+ * The program behind shiftedLogits: P = layer₁(x; basis) computed inside (source 'basis') or given
+ * (source 'pert'), then for each of A perturbations a: logits of the rest at layer₁ output
+ * base + scale[a]·P (+ bias[a]) with the rest's parameters rest_i[a] — an ONNX Loop over a, so P
+ * never leaves the runtime.
+ */
+function shiftedProgram(net: Network, split: FirstLayerSplit, source: 'basis' | 'pert'): Promise<Program> {
   const rest = split.rest;
   const hasBias = split.nFirst === 2;
-  return program(`shifted:${hasBias ? 'b' : ''}:${architectureKey(rest)}`, () => {
+  return program(`shifted:${source}:${hasBias ? 'b' : ''}:${architectureKey(net)}`, () => {
     const g = new Graph('shifted');
     const u = split.units;
-    const base = g.input('base', 'float', ['B', u]);
-    const pert = g.input('pert', 'float', ['B', u]);
-    const scale = g.input('scale', 'float', []);
-    let pre = g.op('Add', [base, g.op('Mul', [pert, scale])]);
-    if (hasBias) {
-      const c = rest.inputShape[2];
-      const bias = g.input('bias', 'float', [c]);
-      pre = g.op('Reshape', [g.op('Add', [g.op('Reshape', [pre, g.ints([-1, u / c, c])]), bias]), g.ints([-1, u])]);
+    let P: string;
+    if (source === 'basis') {
+      const firstNet = firstLayerNetwork(net, split);
+      const x = g.input('x', 'float', ['N', inputSize(net)]);
+      const basis = g.input('basis', 'float', parameterShapes(firstNet)[0]);
+      P = emitForward(g, firstNet, x, [basis], false).logits;
+    } else {
+      P = g.input('pert', 'float', ['N', u]);
     }
-    const { logits } = emitForward(g, rest, pre, paramInputs(g, rest), false, u);
-    g.output(logits, 'float', ['B', rest.numClasses], 'logits');
+    const base = g.input('base', 'float', ['N', u]);
+    const scales = g.input('scales', 'float', ['A']);
+    const biases = hasBias ? g.input('biases', 'float', ['A', rest.inputShape[2]]) : null;
+    const restShapes = parameterShapes(rest);
+    const stacks = restShapes.map((sh, i) => g.input(`r${i}`, 'float', ['A', ...sh]));
+    const count = g.op('Gather', [g.op('Shape', [scales]), g.int(0)], { axis: 0 });
+
+    const body = g.subgraph('shifted_step');
+    const iter = body.input(body.fresh('iter'), 'int64', []);
+    const condIn = body.input(body.fresh('cond'), 'bool', []);
+    const scale = body.op('Gather', [scales, iter], { axis: 0 });
+    let pre = body.op('Add', [base, body.op('Mul', [P, scale])]);
+    if (biases) {
+      const c = rest.inputShape[2];
+      const bias = body.op('Gather', [biases, iter], { axis: 0 });
+      pre = body.op('Reshape', [body.op('Add', [body.op('Reshape', [pre, body.ints([-1, u / c, c])]), bias]), body.ints([-1, u])]);
+    }
+    const params = stacks.map((st) => body.op('Gather', [st, iter], { axis: 0 }));
+    const { logits } = emitForward(body, rest, pre, params, false, u);
+    body.output(body.op('Identity', [condIn]), 'bool', []);
+    body.output(logits, 'float', ['N', rest.numClasses]);
+    g.opN('Loop', [count, ''], 1, { body }, ['logits']);
+    g.output('logits', 'float', ['A', 'N', rest.numClasses]);
     return g.toModel();
   });
 }
 
+/** One perturbation of the layers after the first: its scale, the first layer's bias (or null), the rest's parameters. */
+export interface ShiftedPoint {
+  scale: number;
+  bias: Float32Array | null;
+  rest: Float32Array[];
+}
+
 /**
- * Logits of rows [s, e) given the first layer's output as base + scale·pert (rows [s, e) of both arrays,
- * [rows, units]), the first layer's bias (or null) and the parameters of the rest.
+ * Logits [A, n, classes] of all n rows for A perturbations, the first layer's output being
+ * base + scale_a·P (+ bias_a), where P = layer₁(x; basis) is computed inside the runtime (`basis` given)
+ * or passed in (`pert`). base and P are [n, units]; x holds the n flat rows.
  */
 export async function shiftedLogits(
+  net: Network,
   split: FirstLayerSplit,
+  x: Float32Array,
+  n: number,
   base: Float32Array,
-  pert: Float32Array | null,
-  scale: number,
-  bias: Float32Array | null,
-  restParams: Float32Array[],
-  rows: number,
+  source: { basis: Float32Array } | { pert: Float32Array },
+  points: ShiftedPoint[],
 ): Promise<Float32Array> {
-  const p = await shiftedProgram(split);
+  const which = 'basis' in source ? 'basis' : 'pert';
+  const p = await shiftedProgram(net, split, which);
   const u = split.units;
+  const A = points.length;
   const feeds: Record<string, Feed> = {
-    base: f32(base, [rows, u]),
-    pert: f32(pert ?? base, [rows, u]),
-    scale: f32Scalar(pert ? scale : 0),
-    ...paramFeeds(split.rest, restParams),
+    base: f32(base, [n, u]),
+    scales: f32(Float32Array.from(points, (q) => q.scale), [A]),
   };
-  if (bias) feeds.bias = f32(bias, [bias.length]);
+  if ('basis' in source) {
+    feeds.x = f32(x.subarray(0, n * inputSize(net)), [n, inputSize(net)]);
+    feeds.basis = f32(source.basis, parameterShapes(firstLayerNetwork(net, split))[0]);
+  } else feeds.pert = f32(source.pert, [n, u]);
+  if (split.nFirst === 2) {
+    const c = split.rest.inputShape[2];
+    const b = new Float32Array(A * c);
+    points.forEach((q, a) => b.set(q.bias!, a * c));
+    feeds.biases = f32(b, [A, c]);
+  }
+  parameterShapes(split.rest).forEach((sh, i) => {
+    const size = points[0].rest[i].length;
+    const st = new Float32Array(A * size);
+    points.forEach((q, a) => st.set(q.rest[i], a * size));
+    feeds[`r${i}`] = f32(st, [A, ...sh]);
+  });
   return (await p.run(feeds)).logits;
 }

@@ -9,7 +9,7 @@
  * s_i = α(10|w_i| + 1) (the paper's choice) or s_i = σ (isotropic). The same z_k serve every α and σ
  * (common random numbers), so curves over α and the σ bisection are not made noisy by resampling.
  */
-import { FirstLayerSplit, firstLayerNetwork, logits, lossGrad, shiftedLogits, splitAfterFirstLayer, batchRows } from '../engine/programs.js';
+import { FirstLayerSplit, ShiftedPoint, firstLayerNetwork, logits, lossGrad, shiftedLogits, splitAfterFirstLayer } from '../engine/programs.js';
 import { Network, parameterArrays } from '../models/network.js';
 import { Rng, deriveSeed } from '../util/random.js';
 
@@ -41,11 +41,7 @@ export interface Evaluator {
 /** Seeded standard normals z_k, one array per parameter array. */
 export function perturbationSample(shapes: ArrayLike<number>[] | Float32Array[], seed: number, k: number): Float32Array[] {
   const rng = new Rng(deriveSeed(seed, `perturbation:${k}`));
-  return shapes.map((a) => {
-    const z = new Float32Array(a.length);
-    for (let i = 0; i < z.length; i++) z[i] = rng.normal();
-    return z;
-  });
+  return shapes.map((a) => rng.fillNormal(new Float32Array(a.length)));
 }
 
 /** The perturbation scale s_i of a noise spec for weight w_i. */
@@ -102,7 +98,10 @@ export class LocalEvaluator {
 
   /** w + s ⊙ z_k for the parameter arrays from index `from` on (the others are returned unperturbed). */
   perturbed(noise: NoiseSpec, from = 0): Float32Array[] {
-    const z = this.sample(noise.sample);
+    return this.perturbedWith(noise, this.sample(noise.sample), from);
+  }
+
+  private perturbedWith(noise: NoiseSpec, z: Float32Array[], from: number): Float32Array[] {
     return this.base.map((w, j) => {
       if (j < from) return w;
       const out = new Float32Array(w.length);
@@ -118,10 +117,19 @@ export class LocalEvaluator {
     return logits(firstLayerNetwork(this.net, this.split!), [kernel], this.full.x, 0, this.full.n);
   }
 
-  /** layer₁(x; t ⊙ z_k) (t = 10|W₁|+1 for 'paper', 1 for 'iso'), cached when asked and room allows. */
-  private async firstPerturbation(kind: NoiseSpec['kind'], k: number, cache: boolean, transient: Map<string, Float32Array>): Promise<Float32Array> {
+  /** The first layer's perturbation basis t ⊙ z_k (t = 10|W₁|+1 for 'paper', 1 for 'iso'). */
+  private basis(kind: NoiseSpec['kind'], z: Float32Array): Float32Array {
+    if (kind === 'iso') return z;
+    const w = this.base[0];
+    const t = new Float32Array(w.length);
+    for (let i = 0; i < w.length; i++) t[i] = (10 * Math.abs(w[i]) + 1) * z[i];
+    return t;
+  }
+
+  /** A cached layer₁(x; t ⊙ z_k), or, when `cache` is asked and room allows, that product computed and kept. */
+  private async cachedPerturbation(kind: NoiseSpec['kind'], k: number, z: Float32Array, cache: boolean): Promise<Float32Array | null> {
     const key = `${kind}:${k}`;
-    const hit = this.pcache.get(key) ?? transient.get(key);
+    const hit = this.pcache.get(key);
     if (hit) return hit;
     // one kind at a time: drop the other kind's cached terms
     for (const [kk, a] of this.pcache) {
@@ -130,16 +138,11 @@ export class LocalEvaluator {
         this.pcache.delete(kk);
       }
     }
-    const w = this.base[0];
-    const z = this.sample(k)[0];
-    const t = new Float32Array(w.length);
-    if (kind === 'paper') for (let i = 0; i < w.length; i++) t[i] = (10 * Math.abs(w[i]) + 1) * z[i];
-    else t.set(z);
-    const out = await this.firstLayer(t);
-    if (cache && this.cachedFloats + out.length <= CACHE_BUDGET) {
-      this.pcache.set(key, out);
-      this.cachedFloats += out.length;
-    } else transient.set(key, out);
+    const size = this.full.n * this.split!.units;
+    if (!cache || this.cachedFloats + size > CACHE_BUDGET) return null;
+    const out = await this.firstLayer(this.basis(kind, z));
+    this.pcache.set(key, out);
+    this.cachedFloats += out.length;
     return out;
   }
 
@@ -176,25 +179,41 @@ export class LocalEvaluator {
       return out;
     }
     const split = this.split!;
-    const transient = new Map<string, Float32Array>();
     this.baseFirst ??= await this.firstLayer(this.base[0]);
-    const u = split.units;
-    const rows = batchRows(split.rest);
-    for (const noise of noises) {
-      const arrays = noise ? this.perturbed(noise, 1) : this.base;
-      const pert = noise ? await this.firstPerturbation(noise.kind, noise.sample, cache, transient) : null;
-      const scale = noise ? (noise.kind === 'paper' ? noise.alpha : noise.sigma) : 0;
-      const bias = split.nFirst === 2 ? arrays[1] : null;
-      const rest = arrays.slice(split.nFirst);
-      let wrong = 0;
-      for (let s = 0; s < this.full.n; s += rows) {
-        const e = Math.min(this.full.n, s + rows);
-        const z = await shiftedLogits(split, this.baseFirst.subarray(s * u, e * u), pert ? pert.subarray(s * u, e * u) : null, scale, bias, rest, e - s);
-        wrong += this.countWrong(z, s, e);
+    const n = this.full.n;
+    const c = this.net.numClasses;
+    const counts: number[] = new Array(noises.length).fill(0);
+    // group the requests by perturbation sample: one runtime call per group (the first-layer product of the
+    // sample is made once, inside the runtime or taken from the cache, and shared by the group's scales)
+    const groups = new Map<string, number[]>();
+    noises.forEach((noise, i) => {
+      const key = noise ? `${noise.kind}:${noise.sample}` : 'base';
+      const list = groups.get(key);
+      if (list) list.push(i);
+      else groups.set(key, [i]);
+    });
+    for (const [key, members] of groups) {
+      const first = noises[members[0]];
+      const z = first ? this.sample(first.sample) : null;
+      const points: ShiftedPoint[] = members.map((i) => {
+        const noise = noises[i];
+        const arrays = noise ? this.perturbedWith(noise, z!, 1) : this.base;
+        return {
+          scale: noise ? (noise.kind === 'paper' ? noise.alpha : noise.sigma) : 0,
+          bias: split.nFirst === 2 ? arrays[1] : null,
+          rest: arrays.slice(split.nFirst),
+        };
+      });
+      let source: { basis: Float32Array } | { pert: Float32Array };
+      if (key === 'base') source = { pert: this.baseFirst };
+      else {
+        const cached = await this.cachedPerturbation(first!.kind, first!.sample, z![0], cache);
+        source = cached ? { pert: cached } : { basis: this.basis(first!.kind, z![0]) };
       }
-      out.push(wrong);
+      const z3 = await shiftedLogits(this.net, split, this.full.x, n, this.baseFirst, source, points);
+      members.forEach((i, a) => (counts[i] = this.countWrong(z3.subarray(a * n * c, (a + 1) * n * c), 0, n)));
     }
-    return out;
+    return counts;
   }
 
   /** Σ cross-entropy over the sharpness rows at w + ν, and its gradient (summed, not averaged). */

@@ -62,6 +62,53 @@ export class Rng {
     return r * Math.cos(2 * Math.PI * v);
   }
 
+  /**
+   * Fill `out` with standard normals: exactly the values `normal()` would return one after the other (the
+   * same state afterwards), with the generator's state in local variables (several times faster).
+   */
+  fillNormal(out: Float32Array): Float32Array {
+    let i = 0;
+    const n = out.length;
+    if (n === 0) return out;
+    if (this.spareNormal !== null) {
+      out[i++] = this.spareNormal;
+      this.spareNormal = null;
+    }
+    let a = this.a;
+    let b = this.b;
+    let c = this.c;
+    let d = this.d;
+    const TWO_PI = 2 * Math.PI;
+    while (i < n) {
+      let u = 0;
+      while (u === 0) {
+        const t = (((a + b) >>> 0) + d) >>> 0;
+        d = (d + 1) >>> 0;
+        a = b ^ (b >>> 9);
+        b = (c + (c << 3)) >>> 0;
+        c = (c << 21) | (c >>> 11);
+        c = (c + t) >>> 0;
+        u = t / 4294967296;
+      }
+      const t2 = (((a + b) >>> 0) + d) >>> 0;
+      d = (d + 1) >>> 0;
+      a = b ^ (b >>> 9);
+      b = (c + (c << 3)) >>> 0;
+      c = (c << 21) | (c >>> 11);
+      c = (c + t2) >>> 0;
+      const v = t2 / 4294967296;
+      const r = Math.sqrt(-2 * Math.log(u));
+      out[i++] = r * Math.cos(TWO_PI * v);
+      if (i < n) out[i++] = r * Math.sin(TWO_PI * v);
+      else this.spareNormal = r * Math.sin(TWO_PI * v);
+    }
+    this.a = a;
+    this.b = b;
+    this.c = c;
+    this.d = d;
+    return out;
+  }
+
   /** A uniformly random permutation of 0..n-1 (Fisher-Yates). */
   permutation(n: number): Int32Array {
     const p = new Int32Array(n);
