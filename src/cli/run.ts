@@ -33,7 +33,7 @@ export const command: CommandDef = {
     measures: { type: 'string', value: 'LIST', help: 'compute only these measures [default: all]' },
     samples: { type: 'int', value: 'K', min: 1, help: 'Monte-Carlo samples per α and per σ [default: the preset\'s]' },
     'sharpness-points': { type: 'int', value: 'N', min: 1, help: 'sharpness on at most N training points [default: the preset\'s]' },
-    threads: { type: 'int', value: 'N', min: 1, help: 'ONNX Runtime threads per worker [default: cores / workers, at least 1]' },
+    threads: { type: 'int', value: 'N', min: 1, help: 'ONNX Runtime threads per worker [default: cores / workers, at least 1, and once no run is left to start, the cores of idle workers go to the busy ones]' },
     device: { type: 'string', value: 'NAME', default: 'cpu', choices: ['cpu', 'webgpu', 'cuda'], help: 'execution provider of the workers' },
     'dry-run': { type: 'boolean', help: 'print the plan (every run, its key, and whether the database holds it) and stop' },
     quiet: { type: 'boolean', help: 'no progress output (the summary is still printed)' },
@@ -189,6 +189,7 @@ export async function run(o: ParsedOptions, positionals: string[]): Promise<numb
     db: dbFile,
     workers: workerCount,
     engine: { device, threads },
+    adaptiveThreads: o.threads === undefined,
     events: {
       onStart: ({ total, skipped, pending, workers, retrying }) => {
         p.note(

@@ -4,7 +4,7 @@
  */
 import { checkDevice, configureEngine, engineOptions, type EngineOptions } from './runtime.js';
 
-export { configureEngine, engineDescription, engineOptions, parseDevice, parseThreads, cores, releasePrograms, DEVICES, type Device, type EngineOptions } from './runtime.js';
+export { configureEngine, setEngineThreads, engineDescription, engineOptions, parseDevice, parseThreads, cores, releasePrograms, DEVICES, type Device, type EngineOptions } from './runtime.js';
 
 /** The name recorded with results: the engine and device (thread counts do not change any number). */
 export function backendName(): string {

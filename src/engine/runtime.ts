@@ -31,6 +31,8 @@ export function cores(): number {
 
 let options: EngineOptions = { device: 'cpu', threads: cores() };
 let deviceChecked = false;
+/** Bumped when the thread count changes: programs rebuild their session before their next run. */
+let generation = 0;
 
 export function parseDevice(value: string): Device {
   if ((DEVICES as string[]).includes(value)) return value as Device;
@@ -41,6 +43,17 @@ export function parseThreads(value: string | number, option = '--threads'): numb
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 1024) throw new UserError(`${option}: "${value}" is not a positive whole number of threads`);
   return n;
+}
+
+/**
+ * Change the thread count of this process's programs, also of those in use: each rebuilds its session
+ * before its next run (results do not depend on the thread count; see the determinism tests). Used by a
+ * sweep's worker when other workers' cores become free.
+ */
+export function setEngineThreads(threads: number): void {
+  if (threads === options.threads) return;
+  options = { ...options, threads };
+  generation++;
 }
 
 /** Set the device and thread count for programs built from now on (cached programs are released). */
@@ -139,9 +152,12 @@ export function f32Scalar(v: number): Feed {
 
 /** A compiled graph. */
 export class Program {
+  private generation = generation;
+
   constructor(
     readonly key: string,
-    private readonly session: ort.InferenceSession,
+    private session: ort.InferenceSession,
+    private readonly bytes: Uint8Array,
   ) {}
 
   get inputNames(): readonly string[] {
@@ -150,6 +166,12 @@ export class Program {
 
   /** Run with the given inputs; returns every output as a Float32Array (or numbers for scalars). */
   async run(feeds: Record<string, Feed>, outputs?: string[]): Promise<Record<string, Float32Array>> {
+    if (this.generation !== generation) {
+      const old = this.session;
+      this.generation = generation;
+      this.session = await ort.InferenceSession.create(this.bytes, sessionOptions());
+      await old.release();
+    }
     const r = outputs ? await this.session.run(feeds, outputs) : await this.session.run(feeds);
     const out: Record<string, Float32Array> = {};
     for (const [k, t] of Object.entries(r)) {
@@ -179,7 +201,7 @@ export async function program(key: string, build: () => Uint8Array): Promise<Pro
   p = (async () => {
     const bytes = build();
     try {
-      return new Program(key, await ort.InferenceSession.create(bytes, sessionOptions()));
+      return new Program(key, await ort.InferenceSession.create(bytes, sessionOptions()), bytes);
     } catch (e) {
       if (options.device !== 'cpu') throw deviceError(e);
       throw new Error(`onnxruntime could not load the generated graph ${key.slice(0, 80)}: ${e instanceof Error ? e.message : String(e)}`);

@@ -44,6 +44,12 @@ export interface RunnerOptions {
   workers?: number;
   /** Device and threads of every worker process (default: cpu, 1 thread). */
   engine?: EngineOptions;
+  /**
+   * Once no run is left to start, give the cores of idle workers to the busy ones (their thread count
+   * becomes ⌊cores / busy workers⌋; results do not depend on it). Default false; `cores` is what is shared.
+   */
+  adaptiveThreads?: boolean;
+  cores?: number;
   /** Checkpoint folder (default: checkpoints/ beside the db). */
   checkpoints?: string;
   /** Temporary checkpoint folders older than this are removed at start (default 10 minutes). */
@@ -103,6 +109,7 @@ function checkData(plan: ExperimentPlan): void {
 interface Slot {
   child: ChildProcess;
   ready: boolean;
+  threads: number;
   spec: RunSpec | null;
   status: string;
   stderr: string;
@@ -175,6 +182,7 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
         // Two runs with one training configuration never train at once: the second reuses the first's checkpoint.
         const i = queue.findIndex((r) => !busy.has(trainKey(r.config)));
         if (i < 0) {
+          if (queue.length === 0) shareCores();
           finish();
           return;
         }
@@ -183,6 +191,18 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
         slot.status = 'starting';
         slot.child.send({ type: 'run', job: { spec, db: opts.db, checkpoints } } satisfies ToWorker);
         status();
+      };
+      const shareCores = () => {
+        if (!opts.adaptiveThreads || abort) return;
+        const busySlots = slots.filter((s) => s.spec && s.child.connected);
+        if (busySlots.length === 0) return;
+        const each = Math.max(1, Math.floor((opts.cores ?? os.availableParallelism()) / busySlots.length));
+        for (const s of busySlots) {
+          if (each > s.threads) {
+            s.threads = each;
+            s.child.send({ type: 'threads', threads: each } satisfies ToWorker);
+          }
+        }
       };
       const fail = (spec: RunSpec, error: string) => {
         store.recordFailed(failedRow(spec, error, new Date().toISOString()));
@@ -197,7 +217,7 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
           execArgv: process.execArgv.filter((a) => !a.startsWith('--test')),
           serialization: 'advanced',
         });
-        const slot: Slot = { child, ready: false, spec: null, status: '', stderr: '' };
+        const slot: Slot = { child, ready: false, threads: opts.engine?.threads ?? 1, spec: null, status: '', stderr: '' };
         slots.push(slot);
         child.stderr!.setEncoding('utf8');
         child.stderr!.on('data', (d: string) => {

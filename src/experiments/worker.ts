@@ -3,7 +3,7 @@
  * configures its own engine (device and ONNX Runtime threads; workers × threads ≤ cores by default),
  * then does the runs the runner sends it, one at a time (execute.ts), and reports back.
  *
- * Messages in:  {type: 'init', engine} · {type: 'run', job} · {type: 'exit'}
+ * Messages in:  {type: 'init', engine} · {type: 'run', job} · {type: 'threads', threads} · {type: 'exit'}
  * Messages out: {type: 'ready', backend} · {type: 'init-failed', error, userError} · {type: 'progress', key, text} · {type: 'done', key, outcome}
  *               · {type: 'failed', key, error, userError}
  *
@@ -12,11 +12,11 @@
  */
 import fs from 'node:fs';
 import { isUserError } from '../errors.js';
-import { initEngine, type EngineOptions } from '../engine/index.js';
+import { initEngine, setEngineThreads, type EngineOptions } from '../engine/index.js';
 import { executeRun, type RunJob } from './execute.js';
 import { runKey } from './plan.js';
 
-export type ToWorker = { type: 'init'; engine: EngineOptions } | { type: 'run'; job: Omit<RunJob, 'backend'> } | { type: 'exit' };
+export type ToWorker = { type: 'init'; engine: EngineOptions } | { type: 'threads'; threads: number } | { type: 'run'; job: Omit<RunJob, 'backend'> } | { type: 'exit' };
 export type FromWorker =
   | { type: 'ready'; backend: string }
   | { type: 'init-failed'; error: string; userError: boolean }
@@ -75,6 +75,9 @@ process.on('message', (msg: ToWorker) => {
       }
       send({ type: 'ready', backend });
     });
+  } else if (msg.type === 'threads') {
+    // cores freed by workers that ran out of runs: applied at this process's next engine call
+    setEngineThreads(msg.threads);
   } else if (msg.type === 'run') {
     busy = busy.then(async () => {
       const job: RunJob = { ...msg.job, backend };
