@@ -1,5 +1,5 @@
 /**
- * `npm run bench [training] [measures] [-- --threads N]`: the project's speed figures on the ONNX Runtime
+ * `npm run bench [training] [measures] [devices] [-- --threads N]`: the project's speed figures on the ONNX Runtime
  * engine (default 1 thread, the setting of a sweep's worker; GENMEASURES_BENCH_THREADS or --threads N).
  *   training: one SGD step of an MLP 784-1024-10 at batch 64 and 256 (effective GFLOPS), one epoch on 8,000 digits
  *   measures: every measure of an MLP 784-1024-10 trained on 5,000 MNIST digits (trained here first, unless
@@ -13,6 +13,7 @@ import { makeConfig } from '../src/train/config.js';
 import { trainRun } from '../src/train/run.js';
 import { benchTraining } from './training.js';
 import { benchMeasures } from './measures.js';
+import { benchDevices } from './devices.js';
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -25,6 +26,10 @@ async function main(): Promise<void> {
   if (want('training')) {
     console.log('\n== training ==');
     await benchTraining();
+  }
+  if (which.includes('devices')) {
+    console.log('\n== devices (each execution provider against the cpu) ==');
+    await benchDevices();
   }
   if (want('measures')) {
     console.log('\n== measures ==');

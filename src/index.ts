@@ -5,7 +5,7 @@
  *   await initEngine({ device: 'cpu', threads: 2 });   // optional: the default is cpu, every core
  */
 export { UserError } from './errors.js';
-export { initEngine, configureEngine, engineOptions, engineDescription, backendName, releasePrograms, type Device, type EngineOptions } from './engine/index.js';
+export { initEngine, configureEngine, engineOptions, engineDescription, backendName, releasePrograms, DEVICES, type Device, type EngineOptions } from './engine/index.js';
 export { logits, lossGrad, SgdProgram, architectureKey } from './engine/programs.js';
 export * from './data/index.js';
 export * from './models/network.js';

@@ -11,7 +11,10 @@
  * provider libraries, which `npm ci` does not download here: see the README). A device that cannot start
  * is a UserError, never a silent fall-back to the CPU.
  */
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
 import ort from 'onnxruntime-node';
 import { UserError } from '../errors.js';
 
@@ -28,6 +31,10 @@ export interface EngineOptions {
 export function cores(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
+
+// ONNX Runtime's own log goes to stderr; genmeasures reports errors itself (GENMEASURES_ORT_LOG=0…4 to see it)
+const ORT_LOG = process.env.GENMEASURES_ORT_LOG ? Number(process.env.GENMEASURES_ORT_LOG) : 4;
+ort.env.logLevel = (['verbose', 'info', 'warning', 'error', 'fatal'] as const)[Math.min(4, Math.max(0, ORT_LOG))] ?? 'fatal';
 
 let options: EngineOptions = { device: 'cpu', threads: cores() };
 let deviceChecked = false;
@@ -84,20 +91,62 @@ function sessionOptions(): ort.InferenceSession.SessionOptions {
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
+    // GENMEASURES_ORT_LOG=0…4 shows ONNX Runtime's own log (e.g. which nodes a GPU provider left to the CPU)
+    logSeverityLevel: Math.min(4, Math.max(0, ORT_LOG)) as 0 | 1 | 2 | 3 | 4,
     // for developers: GENMEASURES_ORT_PROFILE=PREFIX writes ONNX Runtime's per-node profile as PREFIX_<date>.json
     ...(process.env.GENMEASURES_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.GENMEASURES_ORT_PROFILE } : {}),
   };
 }
 
+/** ONNX Runtime's message without its source locations and status prefixes. */
+function cleanMessage(e: unknown): string {
+  let msg = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+  msg = msg.replace(/\S+\.(cc|cpp|h):\d+ [^ ]*(\([^)]*\))?[^ ]* /g, '');
+  msg = msg.replace(/^.* was false\. /, '').replace(/\[ONNXRuntimeError\] : \d+ : \w+ : /g, '');
+  return msg.trim();
+}
+
+const CUDA_HINT =
+  'the CUDA provider\'s libraries are not installed (npm ci skips their download); on a machine with CUDA 12, cuDNN 9 and internet run `ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js`, or use --device cpu';
+
 function deviceError(e: unknown): UserError {
-  const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0];
-  if (options.device === 'cuda') {
-    return new UserError(
-      `--device cuda: the CUDA execution provider could not start (${msg}); install its libraries with \`npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12\` on a machine with CUDA 12 and internet, or use --device cpu`,
-    );
-  }
+  const msg = cleanMessage(e);
+  if (options.device === 'cuda') return new UserError(`--device cuda: the CUDA execution provider could not start (${msg}); ${CUDA_HINT}`);
   return new UserError(`--device ${options.device}: the ${options.device} execution provider could not start (${msg}); use --device cpu`);
+}
+
+/** The folder of onnxruntime-node's native binaries for this platform. */
+function binaryFolder(): string | null {
+  try {
+    const require = createRequire(import.meta.url);
+    const pkg = path.dirname(require.resolve('onnxruntime-node/package.json'));
+    return path.join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a shared library can be found by the dynamic loader's usual places (Linux). */
+function hasSharedLibrary(name: string): boolean {
+  const dirs = [
+    ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
+    '/lib', '/usr/lib', '/lib64', '/usr/lib64', '/usr/local/lib',
+    '/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu', '/usr/lib/aarch64-linux-gnu',
+  ];
+  return dirs.some((d) => fs.existsSync(path.join(d, name)));
+}
+
+/** Problems that can be seen before asking the runtime (it would print its own errors first). */
+function precheck(device: Device): string | null {
+  if (device === 'cuda') {
+    const bin = binaryFolder();
+    const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+    if (bin && !fs.existsSync(path.join(bin, lib))) return `--device cuda: ${CUDA_HINT}`;
+  }
+  if (device === 'webgpu' && process.platform === 'linux' && !hasSharedLibrary('libvulkan.so.1')) {
+    return '--device webgpu: no Vulkan loader (libvulkan.so.1) was found, which WebGPU needs on Linux with a GPU and its driver; install it (Debian/Ubuntu: apt-get install libvulkan1) or use --device cpu';
+  }
+  return null;
 }
 
 /** Check that the configured device can run a program (a no-op for the CPU). Throws a UserError if not. */
@@ -106,18 +155,33 @@ export async function checkDevice(): Promise<void> {
   const backends = ort.listSupportedBackends?.() ?? [];
   const entry = backends.find((b) => b.name === options.device);
   if (!entry) throw new UserError(`--device ${options.device}: this build of onnxruntime-node has no ${options.device} execution provider; use --device cpu`);
-  // a minimal model: y = x + x
+  const problem = precheck(options.device);
+  if (problem) throw new UserError(problem);
+  // a minimal model (y = x + x) run in a child process: a provider that cannot start makes its native
+  // libraries print warnings to stderr, which stay in the child; the user gets one line
   const { Graph } = await import('./onnx/graph.js');
   const g = new Graph('probe');
   const x = g.input('x', 'float', [1]);
   g.output(g.op('Add', [x, x]), 'float', [1], 'y');
+  const probe = [
+    'const ort = require(process.argv[3]);',
+    "const [model, provider] = [Buffer.from(process.argv[1], 'base64'), process.argv[2]];",
+    "ort.env.logLevel = 'fatal';",
+    "ort.InferenceSession.create(model, { executionProviders: [provider], logSeverityLevel: 4 })",
+    "  .then((s) => s.run({ x: new ort.Tensor('float32', Float32Array.of(1), [1]) }))",
+    "  .then((r) => { process.stdout.write(JSON.stringify({ ok: r.y.data[0] === 2 })); })",
+    "  .catch((e) => { process.stdout.write(JSON.stringify({ ok: false, message: String(e && e.message || e) })); });",
+  ].join('\n');
+  const { spawnSync } = await import('node:child_process');
+  const ortPath = createRequire(import.meta.url).resolve('onnxruntime-node');
+  const r = spawnSync(process.execPath, ['-e', probe, Buffer.from(g.toModel()).toString('base64'), options.device, ortPath], { encoding: 'utf8', timeout: 120000 });
+  let answer: { ok: boolean; message?: string } = { ok: false, message: `the probe process ended with ${r.signal ?? `exit code ${r.status}`}` };
   try {
-    const s = await ort.InferenceSession.create(g.toModel(), sessionOptions());
-    await s.run({ x: new ort.Tensor('float32', new Float32Array([1]), [1]) });
-    await s.release();
-  } catch (e) {
-    throw deviceError(e);
+    answer = JSON.parse(r.stdout);
+  } catch {
+    /* keep the default */
   }
+  if (!answer.ok) throw deviceError(new Error(answer.message ?? 'it computed a wrong value'));
   deviceChecked = true;
 }
 

@@ -223,7 +223,7 @@ function normReference(c: Case): NormRef {
   const gamma = sorted[Math.ceil(EPS * data.n) - 1];
   const fro = mats.map(frobenius);
   const l1inf = mats.map((M) => Math.max(...M.map((r) => r.reduce((s, v) => s + Math.abs(v), 0))));
-  const spectral = mats.map(largestSingularValue);
+  const spectral = layers.map((l) => largestSingularValue(augmented(l, l.kernel, null)));
   const pathSum1 = enumeratePathSum(net, 1).sum;
   const pathSum2 = enumeratePathSum(net, 2).sum;
   // ℓ2 Lipschitz constant of a pooling layer: max pooling √(largest number of windows an input lies in)
@@ -415,13 +415,14 @@ for (const make of [mlpCase, vggCase]) {
     assert.equal(r.components.train_error, 0, 'the trained net should fit its training set');
   });
 
-  test(`${label}: params, vc_dim, margin, l2, l1_inf, l1_path, l2_path, spectral match float64`, async () => {
+  test(`${label}: params, vc_dim, margin, l2, l1_inf, l1_path, l2_path, spectral match float64`, async (t) => {
     const { r, n } = await get();
     const m = r.measures;
     assert.equal(m.params, n.params);
     assert.equal(m.vc_dim, n.d * n.params);
     assert.deepEqual(r.components.widths, n.widths);
     close('margin γ', m.margin, n.gamma, GAMMA_TOL);
+    t.diagnostic(`γ = ${m.margin} (float64 ${n.gamma}, relative error ${rel(m.margin, n.gamma).toExponential(2)}); l2 relative error ${rel(m.l2, n.numerators.l2 / n.gamma ** 2).toExponential(2)}`);
     const comps = r.components as Record<string, any>;
     comps.fro_norms.forEach((v: number, i: number) => close(`‖W_${i + 1}‖_F`, v, n.fro[i], NORM_TOL));
     comps.l1_inf_norms.forEach((v: number, i: number) => close(`‖W_${i + 1}‖_{1,∞}`, v, n.l1inf[i], NORM_TOL));
@@ -451,17 +452,18 @@ for (const make of [mlpCase, vggCase]) {
     assert.ok(Math.abs(got - own) <= 1e-9 * Math.abs(own), `lipschitz_capacity_log10 ${got} vs ${own} at the engine's γ`);
   });
 
-  test(`${label}: sharpness equals the projected sign-gradient ascent run in float64 from the same seeded start`, async () => {
+  test(`${label}: sharpness equals the projected sign-gradient ascent run in float64 from the same seeded start`, async (t) => {
     const { c, r } = await get();
     const ref = sharpnessReference(c);
     const comps = r.components as Record<string, any>;
+    t.diagnostic(`sharpness ${r.measures.sharpness} vs float64 ${ref.value} (relative error ${rel(r.measures.sharpness, ref.value).toExponential(2)}); L̂(w) ${ref.loss} (relative error ${rel(comps.sharpness_loss, ref.loss).toExponential(2)}), max ${ref.maxLoss} (${rel(comps.sharpness_max_loss, ref.maxLoss).toExponential(2)})`);
     assert.equal(comps.sharpness_points, ref.points);
     close('L̂(w)', comps.sharpness_loss, ref.loss, 1e-4);
     close('max L̂(w+ν)', comps.sharpness_max_loss, ref.maxLoss, 1e-4);
     close('sharpness', r.measures.sharpness, ref.value, 1e-3);
   });
 
-  test(`${label}: expected_sharpness, kl, pac_bayes and the whole α curve match float64 errors of the same seeded perturbations`, async () => {
+  test(`${label}: expected_sharpness, kl, pac_bayes and the whole α curve match float64 errors of the same seeded perturbations`, async (t) => {
     const { c, r, zs } = await get();
     const m = c.data.n;
     const ref = curveReference(c, zs);
@@ -503,6 +505,7 @@ for (const make of [mlpCase, vggCase]) {
     assert.equal(r.measures.pac_bayes, bounds[best]);
     assert.equal(r.measures.expected_sharpness, r.pac_bayes_curve[best].expected_sharpness);
     assert.equal(r.measures.kl, r.pac_bayes_curve[best].kl);
+    t.diagnostic(`α* = ${comps.pac_bayes_alpha}, expected sharpness ${r.measures.expected_sharpness}, pac_bayes ${r.measures.pac_bayes}; boundary points over the curve: ${ambiguous} (+${ref.trainAmb} at w); ES: ${r.pac_bayes_curve.map((p) => p.expected_sharpness.toFixed(4)).join(' ')}`);
     if (ambiguous === 0) {
       // no point anywhere near a boundary: the float64 curve picks the same α*
       const refBounds = ref.kl.map((kl, i) => ref.wrong[i].reduce((a, b) => a + b, 0) / (K * m) + 4 * Math.sqrt((kl + Math.log(GRID.length) + Math.log((2 * m) / DELTA)) / m));
@@ -510,11 +513,12 @@ for (const make of [mlpCase, vggCase]) {
     }
   });
 
-  test(`${label}: pac_bayes_sigma and flatness equal the σ bisection run on float64 errors`, async () => {
+  test(`${label}: pac_bayes_sigma and flatness equal the σ bisection run on float64 errors`, async (t) => {
     const { c, r, zs } = await get();
     const base = errorCount(c.net, params64(c.net), c.data);
     const { results, drops } = sigmaReference(c, zs, base);
     const sigma = r.measures.pac_bayes_sigma!;
+    t.diagnostic(`σ = ${sigma}; float64 bisection results {${[...results].join(', ')}}; steps ${[...drops].map(([s, d]) => `${s.toPrecision(4)}: ${d.drop.toFixed(4)}±${d.tol.toFixed(4)}`).join(', ')}`);
     assert.ok(results.has(sigma), `pac_bayes_sigma ${sigma} is not a result of the float64 bisection (${[...results].join(', ')})`);
     const d = drops.get(sigma)!;
     const comps = r.components as Record<string, any>;
