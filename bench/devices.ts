@@ -3,7 +3,9 @@
  * same work — the numbers (logits, loss gradients, weights after SGD steps: max relative difference to
  * the CPU) and the time of the benchmark steps. A provider that cannot start prints its one-line reason.
  */
-import { DEVICES, UserError, configureEngine, initEngine, releasePrograms } from '../src/index.js';
+import { pathToFileURL } from 'node:url';
+import { UserError } from '../src/errors.js';
+import { DEVICES, configureEngine, initEngine, releasePrograms } from '../src/engine/index.js';
 import { SgdProgram, logits, lossGrad } from '../src/engine/programs.js';
 import { buildNetwork } from '../src/models/spec.js';
 import { Network, parameterArrays } from '../src/models/network.js';
@@ -83,4 +85,14 @@ export async function benchDevices(log: (s: string) => void = console.log): Prom
     }
     await releasePrograms();
   }
+}
+
+// `node dist/bench/devices.js [--threads N]` runs this alone (it needs only onnxruntime-node and protobufjs)
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const ti = process.argv.indexOf('--threads');
+  if (ti > 0) configureEngine({ threads: Number(process.argv[ti + 1]) });
+  benchDevices().catch((e) => {
+    console.error(e);
+    process.exitCode = 1;
+  });
 }

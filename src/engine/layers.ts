@@ -25,6 +25,7 @@
  */
 import { ConvLayer, Network, PoolLayer, Shape3, isWeightLayer } from '../models/network.js';
 import { convPadding } from '../models/geometry.js';
+import { UserError } from '../errors.js';
 import { Graph } from './onnx/graph.js';
 
 /** An activation value: flat rows [B, n] (NHWC order) or NCHW [B, C, H, W] with its NHWC shape. */
@@ -38,6 +39,7 @@ type TapeEntry =
   | { kind: 'conv2d'; x: string; kernel: string; layer: ConvLayer; bias: boolean; index: number; first: boolean }
   | { kind: 'relu'; y: string }
   | { kind: 'maxpool'; x: string; indices: string; layer: PoolLayer }
+  | { kind: 'maxpoolMasks'; takes: string[]; layer: PoolLayer }
   | { kind: 'avgpool'; layer: PoolLayer };
 
 export interface ForwardResult {
@@ -76,6 +78,55 @@ export function onnxKernel(g: Graph, kernel: string): string {
  * The forward pass. `x` is [B, D] (flat NHWC rows); `params` are value names in the order of
  * parameterArrays(net). With `train` the MaxPool nodes also give their indices and a tape is recorded.
  */
+export interface EmitOptions {
+  /**
+   * Max-pool gradients from MaxPool's indices (false: from masks of the first maximum of each window, for
+   * providers without the indices output, e.g. WebGPU; square, non-overlapping 'valid' windows only).
+   */
+  maxPoolIndices: boolean;
+}
+
+let emitOptions: EmitOptions = { maxPoolIndices: true };
+
+/** Set how graphs are written from now on (the engine does this per device). */
+export function setEmitOptions(o: EmitOptions): void {
+  emitOptions = o;
+}
+
+/** A short tag of the current emit options (part of every program's cache key). */
+export function emitTag(): string {
+  return emitOptions.maxPoolIndices ? 'mp-idx' : 'mp-mask';
+}
+
+/** Whether a max-pool layer's gradient can be built from window masks (see EmitOptions). */
+export function maskPoolable(l: PoolLayer): boolean {
+  const [kh, kw] = l.poolSize;
+  return kh === kw && l.strides[0] === kh && l.strides[1] === kw && l.padding === 'valid';
+}
+
+/**
+ * Max-pooling of x [B, C, H, W] over k×k windows with stride k ('valid') from k² strided slices: the
+ * output is their maximum, and `takes` are the masks of the first maximum of each window (row-major), the
+ * tie rule of MaxPool's indices.
+ */
+function maxPoolByMasks(g: Graph, x: string, l: PoolLayer): { y: string; takes: string[] } {
+  const k = l.poolSize[0];
+  const [ho, wo] = l.outShape;
+  const slices: string[] = [];
+  for (let i = 0; i < k; i++) {
+    for (let j = 0; j < k; j++) slices.push(g.op('Slice', [x, g.ints([i, j]), g.ints([i + k * (ho - 1) + 1, j + k * (wo - 1) + 1]), g.ints([2, 3]), g.ints([k, k])]));
+  }
+  const y = slices.length === 1 ? slices[0] : g.op('Max', slices);
+  const takes: string[] = [];
+  let seen: string | null = null;
+  for (const sl of slices) {
+    const eq = g.op('Equal', [sl, y]);
+    takes.push(seen === null ? eq : g.op('And', [eq, g.op('Not', [seen])]));
+    seen = seen === null ? eq : g.op('Or', [seen, eq]);
+  }
+  return { y, takes };
+}
+
 export function emitForward(g: Graph, net: Network, x: string, params: string[], train: boolean, inputSize?: number): ForwardResult {
   const tape: TapeEntry[] = [];
   const rec = train ? tape : null;
@@ -126,7 +177,14 @@ export function emitForward(g: Graph, net: Network, x: string, params: string[],
         a = toNchw(g, a, l.inShape, rec);
         const { pads } = pads2d(l.inShape, l.poolSize, l.strides, l.padding);
         const attrs = { kernel_shape: l.poolSize, strides: l.strides, pads };
-        if (train) {
+        if (train && !emitOptions.maxPoolIndices) {
+          if (!maskPoolable(l)) {
+            throw new UserError(`the max-pooling layer (${l.poolSize.join('x')} windows, strides ${l.strides.join('x')}, ${l.padding}) has no gradient on this device; use --device cpu`);
+          }
+          const { y, takes } = maxPoolByMasks(g, a.name, l);
+          tape.push({ kind: 'maxpoolMasks', takes, layer: l });
+          a = { name: y, layout: 'nchw', shape: l.outShape };
+        } else if (train) {
           const [y, indices] = g.opN('MaxPool', [a.name], 2, attrs);
           tape.push({ kind: 'maxpool', x: a.name, indices, layer: l });
           a = { name: y, layout: 'nchw', shape: l.outShape };
@@ -262,6 +320,21 @@ export function emitBackward(g: Graph, net: Network, fwd: ForwardResult, dLogits
           const flat = g.op('ScatterElements', [zeros, g.op('Reshape', [t.indices, g.ints([-1])]), g.op('Reshape', [dy, g.ints([-1])])], { axis: 0, reduction: 'add' });
           dy = g.op('Reshape', [flat, g.op('Shape', [t.x])]);
         }
+        break;
+      }
+      case 'maxpoolMasks': {
+        // each window's first maximum gets dy: the k² masked copies of dy, interleaved back into the map
+        // by DepthToSpace (channel block (i·k + j)·C + c → position (y·k + i, x·k + j)), padded with zero
+        // rows and columns the windows did not reach
+        const l = t.layer;
+        const k = l.poolSize[0];
+        const zero = g.scalar(0);
+        const parts = t.takes.map((m) => g.op('Where', [m, dy, zero]));
+        let dx = k === 1 ? parts[0] : g.op('DepthToSpace', [g.op('Concat', parts, { axis: 1 })], { blocksize: k, mode: 'DCR' });
+        const extraH = l.inShape[0] - k * l.outShape[0];
+        const extraW = l.inShape[1] - k * l.outShape[1];
+        if (extraH > 0 || extraW > 0) dx = g.op('Pad', [dx, g.ints([0, 0, 0, 0, 0, 0, extraH, extraW])]);
+        dy = dx;
         break;
       }
       case 'avgpool': {

@@ -17,6 +17,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import ort from 'onnxruntime-node';
 import { UserError } from '../errors.js';
+import { emitTag, setEmitOptions } from './layers.js';
 
 export type Device = 'cpu' | 'webgpu' | 'cuda';
 export const DEVICES: Device[] = ['cpu', 'webgpu', 'cuda'];
@@ -66,6 +67,8 @@ export function setEngineThreads(threads: number): void {
 /** Set the device and thread count for programs built from now on (cached programs are released). */
 export function configureEngine(opts: Partial<EngineOptions>): EngineOptions {
   const next = { ...options, ...opts };
+  // WebGPU's MaxPool has no indices output: max-pool gradients from window masks there
+  setEmitOptions({ maxPoolIndices: next.device !== 'webgpu' });
   if (next.device !== options.device || next.threads !== options.threads) {
     releasePrograms();
     deviceChecked = false;
@@ -254,7 +257,8 @@ const MAX_PROGRAMS = 24;
 const programs = new Map<string, Promise<Program>>();
 
 /** The program for `key`, built by `build` the first time (and cached; least recently used released). */
-export async function program(key: string, build: () => Uint8Array): Promise<Program> {
+export async function program(graphKey: string, build: () => Uint8Array): Promise<Program> {
+  const key = `${emitTag()}|${graphKey}`;
   let p = programs.get(key);
   if (p) {
     programs.delete(key); // move to the end (most recently used)

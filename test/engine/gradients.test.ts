@@ -7,6 +7,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { lossGrad, logits } from '../../src/engine/programs.js';
+import { setEmitOptions } from '../../src/engine/layers.js';
 import { convPadding } from '../../src/models/geometry.js';
 import type { Layer, Network, Shape3 } from '../../src/models/network.js';
 import { parameterArrays } from '../../src/models/network.js';
@@ -119,4 +120,32 @@ test('max-pool ties: the gradient goes to the first maximum of the window (row-m
   const ref = lossGrad64(net, to64(params), x, y, 1);
   const got = await lossGrad(net, params, x, y, 1, true);
   ref.grads.forEach((g, i) => assertClose(got.grads![i], g, 1e-5, `tied max-pool: gradient of parameter ${i}`));
+});
+
+// the max-pool gradient from window masks (the WebGPU provider has no MaxPool indices), checked on the CPU
+for (const [name, shape, specs, classes] of cases.filter(([n]) => /max 2x2/.test(n) || /paper-style/.test(n))) {
+  test(`gradient of ${name}, max-pool gradient from window masks, matches the float64 backprop`, async () => {
+    setEmitOptions({ maxPoolIndices: false });
+    try {
+      await checkNet(`${name} (masks)`, build(shape, specs, classes));
+    } finally {
+      setEmitOptions({ maxPoolIndices: true });
+    }
+  });
+}
+
+test('max-pool ties with window masks: the gradient goes to the first maximum, as with indices', async () => {
+  setEmitOptions({ maxPoolIndices: false });
+  try {
+    const net = build([2, 4, 2], [['conv', 1, [1, 1], [1, 1], 'valid', false], ['max', [2, 2], [2, 2], 'valid'], ['flatten'], ['dense', 2, false]], 2);
+    (net.layers[0] as { kernel: Float32Array }).kernel = Float32Array.of(1, 1);
+    const x = Float32Array.of(1, 2, 2, 1, 0, 0, 3, 0, 0.5, 0.5, 0, 1, 0, 0, 1, 2);
+    const y = Int32Array.of(1);
+    const params = parameterArrays(net);
+    const ref = lossGrad64(net, to64(params), x, y, 1);
+    const got = await lossGrad(net, params, x, y, 1, true);
+    ref.grads.forEach((g, i) => assertClose(got.grads![i], g, 1e-5, `tied max-pool (masks): gradient of parameter ${i}`));
+  } finally {
+    setEmitOptions({ maxPoolIndices: true });
+  }
 });

@@ -223,7 +223,7 @@ function normReference(c: Case): NormRef {
   const gamma = sorted[Math.ceil(EPS * data.n) - 1];
   const fro = mats.map(frobenius);
   const l1inf = mats.map((M) => Math.max(...M.map((r) => r.reduce((s, v) => s + Math.abs(v), 0))));
-  const spectral = layers.map((l) => largestSingularValue(augmented(l, l.kernel, null)));
+  const spectral = mats.map(largestSingularValue);
   const pathSum1 = enumeratePathSum(net, 1).sum;
   const pathSum2 = enumeratePathSum(net, 2).sum;
   // ℓ2 Lipschitz constant of a pooling layer: max pooling √(largest number of windows an input lies in)
@@ -294,7 +294,7 @@ function sharpnessReference(c: Case): { value: number; loss: number; maxLoss: nu
     nu.forEach((v, j) =>
       v.forEach((x, i) => {
         const g = grads![j][i];
-        v[i] = Math.min(radius[j][i], Math.max(-radius[j][i], x + eta * radius[j][i] * Math.sign(g)));
+        v[i] = x + eta * radius[j][i] * Math.sign(g);
       }),
     );
   }
