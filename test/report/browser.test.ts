@@ -1,5 +1,5 @@
 /**
- * Opens the HTML report in headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core):
+ * Opens the HTML report in headless Chromium (from the npm package @sparticuz/chromium, driven by playwright-core):
  * every figure is shown with a non-zero size, no console error is logged, and a screenshot is taken.
  */
 import test from 'node:test';
