@@ -94,6 +94,9 @@ function sessionOptions(): ort.InferenceSession.SessionOptions {
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    // idle threads sleep instead of spinning: on a machine whose cores are shared (other processes, a
+    // sweep's other workers) spinning threads more than halve the speed (GENMEASURES_ORT_SPIN=1 to spin)
+    extra: { session: { intra_op: { allow_spinning: process.env.GENMEASURES_ORT_SPIN === '1' ? '1' : '0' } } },
     // GENMEASURES_ORT_LOG=0…4 shows ONNX Runtime's own log (e.g. which nodes a GPU provider left to the CPU)
     logSeverityLevel: Math.min(4, Math.max(0, ORT_LOG)) as 0 | 1 | 2 | 3 | 4,
     // for developers: GENMEASURES_ORT_PROFILE=PREFIX writes ONNX Runtime's per-node profile as PREFIX_<date>.json
