@@ -11,16 +11,21 @@
  *
  * Where float32 (the engine) and float64 (here) can legitimately disagree, the allowance is derived,
  * not guessed:
- *  - γ is an order statistic of float32 logits: 1e-4 relative. A γ-normalised measure N/γ² is checked
- *    twice: N (float64 on both sides from the same float32 weights) to 1e-9 via value·γ_engine², and the
- *    whole value to 3e-4 (1/γ² doubles γ's relative error; 2·1e-4 plus slack).
- *  - 0/1 errors: a point whose float64 margin is within 1e-4·(1 + max|logit|) of 0 may fall either
- *    way in float32; every error rate may differ by (number of such points)/m and no more. Counts away
- *    from the boundary must agree exactly.
- *  - the σ bisection follows both branches wherever such an allowance straddles a decision threshold;
- *    the engine's σ must be one of the reachable results (in practice there is exactly one).
- *  - sharpness: a float32 gradient sign may differ from float64 on a near-zero component, which
- *    moves a coordinate whose effect on the loss is near zero; 1e-3 relative on ζ.
+ *  - Norms, path sums, spectral norms, distances: float64 on both sides from the same float32 weights,
+ *    so 1e-9 relative (summation order; Lanczos stops at a 1e-10 Ritz residual).
+ *  - γ is an order statistic of float32 logits: 1e-4 relative (seen: ~2e-7). A γ-normalised measure
+ *    N/γ² is checked twice: N alone to 1e-9 (value·γ_engine², so a norm bug cannot hide in the float32
+ *    slack), and the whole value to 3e-4 (1/γ² doubles γ's relative error: 2·1e-4 plus slack). The
+ *    product of many norms needs no looser tolerance here because no norm is computed in float32.
+ *  - 0/1 errors: a point whose float64 margin is within 1e-4·(1 + max|logit|) of 0 may fall either way
+ *    in float32; an error rate may differ by (number of such points)/m and no more, counts away from the
+ *    boundary must agree exactly (seen: every count of both curves agrees exactly, no boundary point).
+ *  - the σ bisection follows every branch such a flip could take; the engine's (σ, steps) must be one of
+ *    the reachable outcomes (seen: the no-flip one).
+ *  - sharpness: ζ = (max L̂ − L̂(w))/(1 + L̂(w)) is a difference of two close float32 cross-entropies
+ *    (ONNX Runtime) — e.g. 2.9e-4 and 3.0e-4 for the VGG — and a float32 gradient sign may differ from
+ *    float64 on a near-zero component; the losses are checked to 1e-4 relative (seen: ≤ 6e-6) and ζ to
+ *    1e-3 (seen: 4e-6 for the MLP, 1e-4 for the VGG, whose ζ is only 1.3e-5).
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,7 +44,6 @@ import { trainSmall } from './train.js';
 // The two trained networks and the options the measures are computed with
 
 interface Case {
-  label: string;
   net: Network;
   initial: Network;
   data: Dataset;
@@ -54,14 +58,14 @@ async function mlpCase(): Promise<Case> {
   const initial = buildNetwork('mlp:32,16', { inputShape: [28, 28, 1], numClasses: 10, bias: true, seed: 3 });
   const net = await trainSmall(initial, data, { epochs: 25, lr: 0.05, batch: 50 });
   // sharpness on a seeded subset of 300 of the 600 points (the other case uses all of its points)
-  return { label: 'MLP', net, initial, data, options: { initial, samples: K, sharpnessSteps: STEPS, sharpnessPoints: 300, seed: 3 } };
+  return { net, initial, data, options: { initial, samples: K, sharpnessSteps: STEPS, sharpnessPoints: 300, seed: 3 } };
 }
 
 async function vggCase(): Promise<Case> {
   const data = loadData('synthetic:n=200,test=50,shape=8x8x3,classes=4').train;
   const initial = buildNetwork('vgg:4,M,8,M', { inputShape: [8, 8, 3], numClasses: 4, bias: true, seed: 5 });
   const net = await trainSmall(initial, data, { epochs: 30, lr: 0.05, batch: 20 });
-  return { label: 'VGG', net, initial, data, options: { initial, samples: K, sharpnessSteps: STEPS, seed: 1 } };
+  return { net, initial, data, options: { initial, samples: K, sharpnessSteps: STEPS, seed: 1 } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -71,7 +75,6 @@ const EPS = 0.05; // margin ε (default)
 const ALPHA = 5e-4; // sharpness α (default)
 const DELTA = 0.05;
 const GRID = Array.from({ length: 16 }, (_, i) => 10 ** (-4 + (3 * i) / 15)); // 16 log-spaced α, 1e-4 … 1e-1
-const SIGMA = { max: 2, steps: 15, drop: 0.1, tol: 0.01 };
 /** A float64 margin this close to 0 (relative to 1 + max|logit|) may have the other sign in float32. */
 const BOUNDARY = 1e-4;
 
@@ -294,7 +297,7 @@ function sharpnessReference(c: Case): { value: number; loss: number; maxLoss: nu
     nu.forEach((v, j) =>
       v.forEach((x, i) => {
         const g = grads![j][i];
-        v[i] = x + eta * radius[j][i] * Math.sign(g);
+        v[i] = Math.min(radius[j][i], Math.max(-radius[j][i], x + eta * radius[j][i] * Math.sign(g)));
       }),
     );
   }
@@ -329,49 +332,80 @@ function curveReference(c: Case, zs: Float64Array[][]): CurveRef {
   return { trainWrong: t.wrong, trainAmb: t.amb, wrong, amb, kl };
 }
 
+interface SigmaSettings {
+  max: number;
+  steps: number;
+  drop: number;
+  tol: number;
+}
+
+interface SigmaOutcome {
+  /** bisection steps used */
+  steps: number;
+  /** the drop at the σ returned (0 at σ = 0) and its allowance */
+  drop: number;
+  tol: number;
+}
+
 /**
- * The σ bisection of pacbayes.ts on [0, 2], 15 steps, K samples per step, stop when the drop is within
- * 0.1 ± 0.01, else the largest σ whose drop was ≤ 0.1 — every result reachable when the float32 errors
- * may differ from these by the boundary allowance. Drops use the same float arithmetic as the formula
- * (mean of the K error rates minus the training error) so an exactly-on-threshold drop decides alike.
+ * The σ bisection of pacbayes.ts on [0, max], at most `steps` steps, K samples per step: stop when the drop
+ * (mean of the K error rates minus the training error) is within drop ± tol, else return the largest σ
+ * tried whose drop was ≤ drop (0 if none). Returns every outcome reachable when the float32 errors may
+ * differ from these by the boundary allowance; where the allowance is 0 the drop is computed with the
+ * same float arithmetic as the formula, so a drop exactly on a threshold decides alike.
  */
-function sigmaReference(c: Case, zs: Float64Array[][], base: { wrong: number; amb: number }): { results: Set<number>; drops: Map<number, { drop: number; tol: number }> } {
+function sigmaReference(c: Case, zs: Float64Array[][], base: { wrong: number; amb: number }, set: SigmaSettings): Map<number, SigmaOutcome[]> {
   const { net, data } = c;
   const w = params64(net);
   const m = data.n;
-  const drops = new Map<number, { drop: number; tol: number }>();
+  /** the drop at σ, and the numbers of boundary points (over the K samples, and at w) that may flip in float32 */
+  const drops = new Map<number, { drop: number; tol: number; amb: number }>();
   const dropAt = (sigma: number) => {
     let r = drops.get(sigma);
     if (!r) {
       const e = zs.map((z) => errorCount(net, perturbIso(w, z, sigma), data));
       const drop = e.map((x) => x.wrong / m).reduce((a, b) => a + b, 0) / K - base.wrong / m;
-      const tol = e.reduce((s, x) => s + x.amb, 0) / (K * m) + base.amb / m;
-      drops.set(sigma, (r = { drop, tol }));
+      const amb = e.reduce((s, x) => s + x.amb, 0);
+      drops.set(sigma, (r = { drop, amb, tol: amb / (K * m) + base.amb / m }));
     }
     return r;
   };
-  const results = new Set<number>();
+  const results = new Map<number, SigmaOutcome[]>();
+  const add = (sigma: number, o: SigmaOutcome) => results.set(sigma, [...(results.get(sigma) ?? []), o]);
   const slack = 1e-12;
-  const walk = (lo: number, hi: number, step: number) => {
-    if (step > SIGMA.steps) {
-      results.add(lo);
+  const walk = (lo: number, hi: number, loAt: { drop: number; tol: number }, step: number) => {
+    if (step > set.steps) {
+      add(lo, { steps: set.steps, drop: loAt.drop, tol: loAt.tol });
       return;
     }
     const mid = (lo + hi) / 2;
-    const { drop, tol } = dropAt(mid);
-    const within = (d: number) => Math.abs(d - SIGMA.drop) <= SIGMA.tol;
-    const a = drop - tol - slack;
-    const b = drop + tol + slack;
-    const exact = tol === 0;
-    const canWithin = exact ? within(drop) : b >= SIGMA.drop - SIGMA.tol && a <= SIGMA.drop + SIGMA.tol;
-    const canBelow = exact ? !within(drop) && drop <= SIGMA.drop : a < SIGMA.drop - SIGMA.tol;
-    const canAbove = exact ? !within(drop) && drop > SIGMA.drop : b > SIGMA.drop + SIGMA.tol;
-    if (canWithin) results.add(mid);
-    if (canBelow) walk(mid, hi, step + 1);
-    if (canAbove) walk(lo, mid, step + 1);
+    const at = dropAt(mid);
+    // every drop the float32 errors may give: a boundary point flipped changes a count by one
+    let canWithin = false;
+    let canBelow = false;
+    let canAbove = false;
+    for (let i = -at.amb; i <= at.amb; i++)
+      for (let j = -base.amb; j <= base.amb; j++) {
+        if (i === 0 && j === 0) {
+          // no flip: the same float arithmetic as the formula decides
+          const within = Math.abs(at.drop - set.drop) <= set.tol;
+          canWithin ||= within;
+          canBelow ||= !within && at.drop <= set.drop;
+          canAbove ||= !within && at.drop > set.drop;
+          continue;
+        }
+        const v = at.drop + i / (K * m) - j / m;
+        const off = Math.abs(v - set.drop);
+        canWithin ||= off <= set.tol + slack;
+        canBelow ||= off > set.tol - slack && v <= set.drop + slack;
+        canAbove ||= off > set.tol - slack && v > set.drop - slack;
+      }
+    if (canWithin) add(mid, { steps: step, drop: at.drop, tol: at.tol });
+    if (canBelow) walk(mid, hi, at, step + 1);
+    if (canAbove) walk(lo, mid, loAt, step + 1);
   };
-  walk(0, SIGMA.max, 1);
-  return { results, drops };
+  walk(0, set.max, { drop: 0, tol: 0 }, 1);
+  return results;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -385,6 +419,12 @@ function rel(got: number | null | undefined, want: number): number {
 function close(what: string, got: number | null | undefined, want: number, tol: number): void {
   const e = rel(got, want);
   assert.ok(e <= tol, `${what}: ${got} vs float64 ${want} (relative error ${e.toExponential(2)} > ${tol})`);
+}
+
+/** Element-wise close(), after checking the lengths. */
+function closeAll(what: string, got: unknown, want: number[], tol: number): void {
+  assert.ok(Array.isArray(got) && got.length === want.length, `${what}: ${JSON.stringify(got)} should have ${want.length} entries`);
+  got.forEach((v: number, i: number) => close(`${what}[${i}]`, v, want[i], tol));
 }
 
 /** Everything shared by one case's tests, computed once. */
@@ -403,13 +443,24 @@ const GAMMA_TOL = 1e-4; // γ: an order statistic of float32 logits
 const NORM_TOL = 1e-9; // float64 on both sides from the same float32 weights (summation order, Lanczos 1e-10 residual)
 const NORMALISED_TOL = 3e-4; // N/γ²: 1/γ² doubles γ's relative error
 
-for (const make of [mlpCase, vggCase]) {
-  const get = setup(make);
-  const label = make === mlpCase ? 'MLP 784-32-16-10 (biases) trained on 600 MNIST digits' : 'VGG vgg:4,M,8,M (biases) trained on 200 synthetic 8x8x3 images';
+/** The measures this file has a float64 reference for. */
+const CHECKED = [
+  'params', 'vc_dim', 'margin', 'l2', 'l1_path', 'l2_path', 'spectral', 'l1_inf', 'lipschitz', 'lipschitz_capacity_log10',
+  'sharpness', 'expected_sharpness', 'kl', 'pac_bayes', 'pac_bayes_sigma', 'flatness', 'dist_from_init', 'bartlett_spectral',
+];
 
-  test(`${label}: every measure is a number and is one of those checked here`, async () => {
+const CASES: [string, () => Promise<Case>][] = [
+  ['MLP 784-32-16-10 (biases) trained on 600 MNIST digits', mlpCase],
+  ['VGG vgg:4,M,8,M (biases) trained on 200 synthetic 8x8x3 images', vggCase],
+];
+
+for (const [label, make] of CASES) {
+  const get = setup(make);
+
+  test(`${label}: every measure of the registry is reported, is a number, and has a float64 reference here`, async () => {
     const { r, n } = await get();
-    assert.deepEqual(Object.keys(r.measures).sort(), [...MEASURE_NAMES].sort());
+    assert.deepEqual([...MEASURE_NAMES].sort(), [...CHECKED].sort(), 'a measure without a reference in this file (or a reference without a measure)');
+    assert.deepEqual(Object.keys(r.measures).sort(), [...CHECKED].sort());
     for (const [k, v] of Object.entries(r.measures)) assert.ok(typeof v === 'number' && Number.isFinite(v), `${k} = ${v}: ${r.notes.join(' | ')}`);
     assert.ok(n.gamma > 0, `γ = ${n.gamma}`);
     assert.equal(r.components.train_error, 0, 'the trained net should fit its training set');
@@ -424,9 +475,9 @@ for (const make of [mlpCase, vggCase]) {
     close('margin γ', m.margin, n.gamma, GAMMA_TOL);
     t.diagnostic(`γ = ${m.margin} (float64 ${n.gamma}, relative error ${rel(m.margin, n.gamma).toExponential(2)}); l2 relative error ${rel(m.l2, n.numerators.l2 / n.gamma ** 2).toExponential(2)}`);
     const comps = r.components as Record<string, any>;
-    comps.fro_norms.forEach((v: number, i: number) => close(`‖W_${i + 1}‖_F`, v, n.fro[i], NORM_TOL));
-    comps.l1_inf_norms.forEach((v: number, i: number) => close(`‖W_${i + 1}‖_{1,∞}`, v, n.l1inf[i], NORM_TOL));
-    comps.spectral_norms.forEach((v: number, i: number) => close(`‖W_${i + 1}‖_2`, v, n.spectral[i], NORM_TOL));
+    closeAll('‖W_i‖_F', comps.fro_norms, n.fro, NORM_TOL);
+    closeAll('‖W_i‖_{1,∞}', comps.l1_inf_norms, n.l1inf, NORM_TOL);
+    closeAll('‖W_i‖_2', comps.spectral_norms, n.spectral, NORM_TOL);
     close('Σ_paths ∏|w|', comps.l1_path_sum, n.pathSum1, NORM_TOL);
     close('Σ_paths ∏w²', comps.l2_path_sum, n.pathSum2, NORM_TOL);
     for (const name of ['l2', 'l1_inf', 'l1_path', 'l2_path', 'spectral'] as const) {
@@ -513,26 +564,49 @@ for (const make of [mlpCase, vggCase]) {
     }
   });
 
-  test(`${label}: pac_bayes_sigma and flatness equal the σ bisection run on float64 errors`, async (t) => {
-    const { c, r, zs } = await get();
-    const base = errorCount(c.net, params64(c.net), c.data);
-    const { results, drops } = sigmaReference(c, zs, base);
+  /** pac_bayes_sigma and flatness of a report against the float64 bisection with these settings. */
+  const checkSigma = async (t: { diagnostic(msg: string): void }, r: MeasureReport, set: SigmaSettings) => {
+    const { c, zs } = await get();
+    const results = sigmaReference(c, zs, errorCount(c.net, params64(c.net), c.data), set);
     const sigma = r.measures.pac_bayes_sigma!;
-    t.diagnostic(`σ = ${sigma}; float64 bisection results {${[...results].join(', ')}}; steps ${[...drops].map(([s, d]) => `${s.toPrecision(4)}: ${d.drop.toFixed(4)}±${d.tol.toFixed(4)}`).join(', ')}`);
-    assert.ok(results.has(sigma), `pac_bayes_sigma ${sigma} is not a result of the float64 bisection (${[...results].join(', ')})`);
-    const d = drops.get(sigma)!;
     const comps = r.components as Record<string, any>;
-    assert.ok(Math.abs(comps.pac_bayes_sigma_drop - d.drop) <= d.tol + 1e-12, `drop at σ = ${sigma}: ${comps.pac_bayes_sigma_drop} vs float64 ${d.drop}`);
+    const outcomes = [...results].flatMap(([s, os]) => os.map((o) => ({ sigma: s, ...o })));
+    t.diagnostic(`σ = ${sigma} after ${comps.pac_bayes_sigma_steps} steps, drop ${comps.pac_bayes_sigma_drop}; float64 bisection: ${outcomes.map((o) => `σ = ${o.sigma} after ${o.steps} steps, drop ${o.drop} ± ${o.tol}`).join(' or ')}`);
+    const want = outcomes.find((o) => o.sigma === sigma && o.steps === comps.pac_bayes_sigma_steps);
+    assert.ok(want, `pac_bayes_sigma ${sigma} after ${comps.pac_bayes_sigma_steps} steps is not an outcome of the float64 bisection`);
+    assert.ok(sigma > 0, 'a σ > 0 was expected');
+    assert.ok(Math.abs(comps.pac_bayes_sigma_drop - want.drop) <= want.tol + 1e-12, `drop at σ = ${sigma}: ${comps.pac_bayes_sigma_drop} vs float64 ${want.drop}`);
     close('flatness', r.measures.flatness, 1 / sigma ** 2, 1e-15);
+  };
+
+  test(`${label}: pac_bayes_sigma and flatness equal the σ bisection (on [0, 2], 15 steps, drop 0.1 ± 0.01) run on float64 errors`, async (t) => {
+    const { r } = await get();
+    await checkSigma(t, r, { max: 2, steps: 15, drop: 0.1, tol: 0.01 });
+  });
+
+  test(`${label}: pac_bayes_sigma with other settings (on [0, 1], 9 steps, drop 0.0503 ± 1e-4, which no drop hits: all steps run) equals the float64 bisection`, async (t) => {
+    const { c } = await get();
+    // drops are multiples of 1/(K·m) (1/2400, 1/800): none lies within 0.0503 ± 1e-4, so the bisection runs to its end
+    const set = { max: 1, steps: 9, drop: 0.0503, tol: 1e-4 };
+    const r = await computeMeasures(c.net, c.data, {
+      measures: ['pac_bayes_sigma', 'flatness'],
+      samples: K,
+      seed: c.options.seed,
+      sigmaMax: set.max,
+      sigmaSteps: set.steps,
+      accuracyDrop: set.drop,
+      accuracyTol: set.tol,
+    });
+    await checkSigma(t, r, set);
   });
 
   test(`${label}: dist_from_init and bartlett_spectral match float64 (unrolled, augmented W − W⁰)`, async () => {
     const { r, n } = await get();
     const comps = r.components as Record<string, any>;
-    comps.dist_from_init_layers.forEach((v: number, i: number) => close(`‖W_${i + 1} − W⁰_${i + 1}‖_F`, v, n.distLayers[i], NORM_TOL));
+    closeAll('‖W_i − W⁰_i‖_F', comps.dist_from_init_layers, n.distLayers, NORM_TOL);
     close('dist_from_init', r.measures.dist_from_init, Math.sqrt(n.distLayers.reduce((s, v) => s + v * v, 0)), NORM_TOL);
     close('param_dist_from_init', comps.param_dist_from_init, n.paramDist, NORM_TOL);
-    comps.bartlett_l21_norms.forEach((v: number, i: number) => close(`‖(W_${i + 1} − W⁰_${i + 1})ᵀ‖_{2,1}`, v, n.l21[i], NORM_TOL));
+    closeAll('‖(W_i − W⁰_i)ᵀ‖_{2,1}', comps.bartlett_l21_norms, n.l21, NORM_TOL);
     close('bartlett_spectral·γ²', r.measures.bartlett_spectral! * r.measures.margin! ** 2, n.numerators.bartlett_spectral, NORM_TOL);
     close('bartlett_spectral', r.measures.bartlett_spectral, n.numerators.bartlett_spectral / n.gamma ** 2, NORMALISED_TOL);
   });
