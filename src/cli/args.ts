@@ -51,6 +51,40 @@ export function helpText(cmd: CommandDef): string {
   return lines.join('\n');
 }
 
+/** A negative number (-1, -0.5, -.5, -1e-3) or a list that starts with one (-0.1,0.3). */
+const NEGATIVE = /^-(\d|\.\d)/;
+
+/**
+ * parseArgs takes a value that starts with '-' for an option-like token and calls `--seed -1`
+ * ambiguous. After an option that takes a value, a negative number is its value: `--seed -1` becomes
+ * `--seed=-1` (a short `-s -1` becomes `-s-1`), so that the option's own checks judge it
+ * (`--lr -1`: "--lr: -1 must be a positive number").
+ */
+export function attachNegativeValues(cmd: CommandDef, argv: string[]): string[] {
+  const takesValue = new Set<string>();
+  for (const [name, o] of Object.entries(cmd.options)) {
+    if (o.type === 'boolean') continue;
+    takesValue.add(`--${name}`);
+    if (o.short) takesValue.add(`-${o.short}`);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const next = argv[i + 1];
+    if (takesValue.has(a) && next !== undefined && NEGATIVE.test(next)) {
+      out.push(a.startsWith('--') ? `${a}=${next}` : `${a}${next}`);
+      i++;
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
+
 export function parseCommand(cmd: CommandDef, argv: string[]): { options: ParsedOptions; positionals: string[]; help: boolean } {
   const config: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
   for (const [name, o] of Object.entries(cmd.options)) {
@@ -58,11 +92,16 @@ export function parseCommand(cmd: CommandDef, argv: string[]): { options: Parsed
   }
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: config, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: attachNegativeValues(cmd, argv), options: config, allowPositionals: true, strict: true });
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0];
     const m = /Unknown option '([^']+)'/.exec(msg);
     if (m) throw new UserError(`unknown option ${m[1]} (see genmeasures ${cmd.name} --help)`);
+    const amb = /Option '([^' ]+)[^']*' argument is ambiguous/.exec(msg);
+    if (amb) {
+      const value = argv[argv.indexOf(amb[1]) + 1] ?? '';
+      throw new UserError(`${amb[1]}: needs a value, got the option-like "${value}" (for a value that starts with "-", write ${amb[1]}=${value || 'VALUE'})`);
+    }
     throw new UserError(msg);
   }
   if (parsed.values.help) return { options: {}, positionals: [], help: true };

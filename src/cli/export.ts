@@ -4,7 +4,7 @@ import { UserError } from '../errors.js';
 import { EXPERIMENT_NAMES } from '../experiments/plan.js';
 import { toCsv, toJson } from '../experiments/export.js';
 import { DEFAULT_DB, Store } from '../experiments/store.js';
-import { writeFileAtomic } from '../util/fsx.js';
+import { checkOutputFile, dbUserError, writeOutput } from '../util/output.js';
 
 export const command: CommandDef = {
   name: 'export',
@@ -13,7 +13,7 @@ export const command: CommandDef = {
   options: {
     db: { type: 'string', value: 'FILE', default: DEFAULT_DB, help: 'results database written by genmeasures run' },
     format: { type: 'string', value: 'FORMAT', choices: ['csv', 'json'], help: 'csv: one row per run, one column per configuration field and per measure; json: an array of objects (with the PAC-Bayes curve, notes and training history)' },
-    out: { type: 'string', value: 'FILE', help: 'write to FILE instead of standard output' },
+    out: { type: 'string', value: 'FILE', help: 'write to FILE instead of standard output (- : standard output; a regular file is replaced atomically, a symbolic link is followed, a FIFO or device is written directly)' },
     experiment: { type: 'string', value: 'NAME', choices: [...EXPERIMENT_NAMES], help: 'only the runs of one experiment' },
     status: { type: 'string', value: 'STATUS', choices: ['done', 'failed'], help: 'only finished or only failed runs [default: both]' },
   },
@@ -28,21 +28,21 @@ export const command: CommandDef = {
 
 export async function run(o: ParsedOptions): Promise<void> {
   if (o.format === undefined) throw new UserError('--format csv|json is required');
-  const store = Store.open(String(o.db), { mustExist: true });
+  // Checked before the database is read: a bad --out fails at once.
+  const target = checkOutputFile(o.out === undefined ? '-' : String(o.out), '--out');
+  const db = String(o.db);
   let text: string;
   try {
-    const runs = store.listRuns({ experiment: o.experiment as string | undefined, status: o.status as 'done' | 'failed' | undefined });
-    text = o.format === 'csv' ? toCsv(runs) : toJson(runs);
-  } finally {
-    store.close();
+    const store = Store.open(db, { mustExist: true });
+    try {
+      const runs = store.listRuns({ experiment: o.experiment as string | undefined, status: o.status as 'done' | 'failed' | undefined });
+      text = o.format === 'csv' ? toCsv(runs) : toJson(runs);
+    } finally {
+      store.close();
+    }
+  } catch (e) {
+    throw dbUserError(e, '--db', db);
   }
-  if (o.out !== undefined) writeFileAtomic(String(o.out), text);
-  else {
-    // A closed pipe (e.g. `| head`) is not an error.
-    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE') process.exit(0);
-      throw e;
-    });
-    process.stdout.write(text);
-  }
+  // A closed pipe (e.g. `| head`) is not an error (writeOutput ends quietly on EPIPE).
+  writeOutput(target, text);
 }

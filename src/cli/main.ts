@@ -2,9 +2,12 @@
 /**
  * genmeasures command line: a thin layer over the library. Each command lives in its own file and
  * exports `command` (its option table) and `run(options, positionals)`. UserErrors are printed as one
- * line and exit with code 2; anything else is a bug and keeps its stack trace (exit 1).
+ * line and exit with code 2; so are, as a last resort, file-system failures of the environment that a
+ * command did not map itself (disk full, read-only, permission denied, …: see environmentError);
+ * anything else is a bug and keeps its stack trace (exit 1).
  */
 import { isUserError } from '../errors.js';
+import { errnoCause, isErrnoError } from '../util/output.js';
 import { helpText, parseCommand, CommandDef, ParsedOptions } from './args.js';
 
 interface CommandModule {
@@ -19,10 +22,20 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   run: () => import('./run.js'),
   export: () => import('./export.js'),
   report: () => import('./report.js'),
+  'export-model': () => import('./exportModel.js'),
 };
 
 async function loadCommands(): Promise<Record<string, () => Promise<CommandModule>>> {
   return COMMANDS;
+}
+
+/** Errno codes that say something about the user's environment (not a bug): reported as one line. */
+const ENVIRONMENT_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENAMETOOLONG', 'EMFILE', 'ENFILE', 'EFBIG', 'EIO']);
+
+/** One line for an unmapped environment failure ("PATH: no space left on the device"), or null for a bug. */
+export function environmentError(e: unknown): string | null {
+  if (!isErrnoError(e) || !ENVIRONMENT_CODES.has(e.code!)) return null;
+  return `${e.path ? `${e.path}: ` : ''}${errnoCause(e)}${(e as { dest?: string }).dest ? ` (→ ${(e as { dest?: string }).dest})` : ''}`;
 }
 
 function usage(names: string[], summaries: Record<string, string>): string {
@@ -32,7 +45,7 @@ function usage(names: string[], summaries: Record<string, string>): string {
     'Usage: genmeasures <command> [options]',
     '',
     'Commands:',
-    ...names.map((n) => `  ${n.padEnd(10)}${summaries[n] ?? ''}`),
+    ...names.map((n) => `  ${n.padEnd(14)}${summaries[n] ?? ''}`),
     '',
     'Run `genmeasures <command> --help` for the options of a command.',
     'First run: genmeasures train --data mnist --model mlp:512 --train-size 2000 --seed 1 --out runs/first',
@@ -69,6 +82,11 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (isUserError(e)) {
       console.error(`genmeasures ${name}: ${e.message}`);
+      return 2;
+    }
+    const env = environmentError(e);
+    if (env !== null) {
+      console.error(`genmeasures ${name}: ${env}`);
       return 2;
     }
     throw e;

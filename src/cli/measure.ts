@@ -7,12 +7,12 @@ import { initEngine, parseDevice, parseThreads, cores } from '../engine/index.js
 import { loadData } from '../data/index.js';
 import { normalize, subset } from '../data/transforms.js';
 import type { Dataset } from '../data/types.js';
-import { loadNetwork } from '../models/io.js';
+import { isOnnxFile, loadAnyNetwork } from '../models/load.js';
 import type { Network } from '../models/network.js';
 import { loadRunData, resolveRunJson } from '../train/prepare.js';
 import { checkDataMatchesNetwork, checkSameArchitecture, computeMeasures, DEFAULTS, MEASURES, parseMeasureList, type MeasureReport } from '../measures/index.js';
 import { createProgress, formatDuration } from '../util/progress.js';
-import { writeFileAtomic } from '../util/fsx.js';
+import { checkOutputFile, sameTarget, writeOutput, type OutputTarget } from '../util/output.js';
 import { evaluateNetwork } from '../measures/margin.js';
 import { writeModelReport } from '../report/single.js';
 
@@ -21,7 +21,8 @@ export const command: CommandDef = {
   summary: 'compute the complexity measures of a trained network on its training set',
   usage: 'genmeasures measure --model DIR/model.json --data SPEC [--train-size N] [--measures a,b,…] [--json FILE]',
   options: {
-    model: { type: 'string', value: 'FILE', help: 'the network: a TF.js LayersModel model.json (a run folder\'s DIR/model.json); DIR/initial/model.json, if present, gives the initial weights' },
+    model: { type: 'string', value: 'FILE', help: 'the network: a TF.js LayersModel model.json (a run folder\'s DIR/model.json) or an ONNX model (e.g. exported from PyTorch); DIR/initial/model.json (or model.onnx), if present, gives the initial weights' },
+    init: { type: 'string', value: 'FILE', help: 'the initial weights (same architecture; model.json or .onnx), for dist_from_init and bartlett_spectral' },
     data: {
       type: 'string',
       value: 'SPEC',
@@ -39,7 +40,7 @@ export const command: CommandDef = {
     'sharpness-steps': { type: 'int', value: 'N', default: DEFAULTS.sharpnessSteps, min: 0, help: 'projected gradient-ascent steps of sharpness' },
     seed: { type: 'int', value: 'S', default: DEFAULTS.seed, help: 'seed of every random choice (subsets, perturbations)' },
     json: { type: 'string', value: 'FILE', help: 'also write the full report as JSON to FILE (- for standard output instead of the table)' },
-    html: { type: 'string', value: 'FILE', help: 'also write a one-model HTML report: the measures, a histogram of the training margins, the PAC-Bayes curve' },
+    html: { type: 'string', value: 'FILE', help: 'also write a one-model HTML report: the measures, a histogram of the training margins, the PAC-Bayes curve (- for standard output instead of the table)' },
     threads: { type: 'int', value: 'N', min: 1, help: 'ONNX Runtime threads [default: the number of cores]' },
     device: { type: 'string', value: 'NAME', default: 'cpu', choices: ['cpu', 'webgpu', 'cuda'], help: 'execution provider' },
     quiet: { type: 'boolean', help: 'no progress output' },
@@ -52,6 +53,10 @@ export const command: CommandDef = {
     '',
     'Null values come with a note saying why (e.g. a margin that is not positive). Large measures are also',
     'given as log10 in components.log10.',
+    '',
+    'Output files are checked before measuring (an existing folder, a missing or read-only folder is refused)',
+    'and replaced atomically; a symbolic link is followed (the file it points to is replaced), a FIFO or a',
+    'device (/dev/null, /dev/stdout) is written directly. "wrote FILE" messages go to standard error.',
   ].join('\n'),
 };
 
@@ -143,11 +148,17 @@ export function loadMeasureData(o: ParsedOptions): LoadedData {
 }
 
 /** The initial weights beside the model, or a reason why there are none. */
-function loadInitial(modelFile: string, net: Network): { initial: Network | null; reason: string } {
-  const file = path.join(path.dirname(modelFile), 'initial', 'model.json');
-  if (!fs.existsSync(file)) return { initial: null, reason: `no initial weights (${file} not found)` };
+function loadInitial(modelFile: string, net: Network, given: string | undefined): { initial: Network | null; reason: string } {
+  if (given !== undefined) {
+    // named by the user: it must load and match
+    const initial = loadAnyNetwork(given);
+    checkSameArchitecture(net, initial, `--init ${given}`);
+    return { initial, reason: '' };
+  }
+  const file = path.join(path.dirname(modelFile), 'initial', isOnnxFile(modelFile) ? 'model.onnx' : 'model.json');
+  if (!fs.existsSync(file)) return { initial: null, reason: `no initial weights (${file} not found; --init FILE names them)` };
   try {
-    const initial = loadNetwork(file);
+    const initial = loadAnyNetwork(file);
     checkSameArchitecture(net, initial, `the initial weights ${file}`);
     return { initial, reason: '' };
   } catch (e) {
@@ -185,14 +196,20 @@ export async function run(o: ParsedOptions): Promise<void> {
   if (o.model === undefined) throw new UserError('--model FILE is required (a model.json, e.g. runs/a/model.json)');
   if (o.data === undefined) throw new UserError('--data SPEC is required (a run\'s run.json, or mnist, idx:DIR, cifar10:DIR, synthetic)');
   const measures = o.measures !== undefined ? parseMeasureList(String(o.measures)) : undefined;
+  // Output paths are checked before any work: a bad one fails at once, not after minutes of measuring.
+  const jsonTarget: OutputTarget | null = o.json !== undefined ? checkOutputFile(String(o.json), '--json') : null;
+  const htmlTarget: OutputTarget | null = o.html !== undefined ? checkOutputFile(String(o.html), '--html') : null;
+  if (jsonTarget && htmlTarget && sameTarget(jsonTarget, htmlTarget)) {
+    throw new UserError(`--json ${jsonTarget.given} and --html ${htmlTarget.given} name the same ${jsonTarget.kind === 'stdout' ? 'output (standard output)' : 'file'}; give them different files`);
+  }
   const modelFile = String(o.model);
-  const net = loadNetwork(modelFile);
-  const { initial, reason } = loadInitial(modelFile, net);
+  const net = loadAnyNetwork(modelFile);
+  const { initial, reason } = loadInitial(modelFile, net, o.init === undefined ? undefined : String(o.init));
   const backend = await initEngine({ device: parseDevice(String(o.device ?? 'cpu')), threads: o.threads === undefined ? cores() : parseThreads(Number(o.threads)) });
   const { data, description, notes: dataNotes } = loadMeasureData(o);
   checkDataMatchesNetwork(net, data);
   const quiet = !!o.quiet;
-  const toStdout = o.json === '-';
+  const toStdout = jsonTarget?.kind === 'stdout' || htmlTarget?.kind === 'stdout';
   if (!quiet) process.stderr.write(`measuring ${modelFile} on ${data.n} points of ${description}, backend ${backend}\n`);
   const report = await computeMeasures(
     net,
@@ -224,18 +241,18 @@ export async function run(o: ParsedOptions): Promise<void> {
     notes: report.notes,
     timings_ms: report.timings_ms,
   };
-  if (o.html !== undefined) {
+  // Standard output carries the table (first: a failed write loses nothing), unless --json - or --html - use it for their data.
+  if (!toStdout) console.log(formatTable(report));
+  const say = (msg: string) => {
+    if (!quiet) process.stderr.write(msg + '\n');
+  };
+  if (htmlTarget) {
     const { margins } = await evaluateNetwork(net, data);
-    await writeModelReport(String(o.html), { model: modelFile, data: description, m: data.n, report, margins });
-    if (!quiet) process.stderr.write(`wrote ${o.html}\n`);
+    await writeModelReport(htmlTarget, { model: modelFile, data: description, m: data.n, report, margins });
+    if (htmlTarget.kind === 'file' || htmlTarget.kind === 'stream') say(`wrote ${htmlTarget.given}`);
   }
-  if (toStdout) {
-    process.stdout.write(JSON.stringify(out, null, 1) + '\n');
-    return;
-  }
-  console.log(formatTable(report));
-  if (o.json !== undefined) {
-    writeFileAtomic(String(o.json), JSON.stringify(out, null, 1) + '\n');
-    console.log(`\nwrote ${o.json}`);
+  if (jsonTarget) {
+    writeOutput(jsonTarget, JSON.stringify(out, null, 1) + '\n');
+    if (jsonTarget.kind === 'file' || jsonTarget.kind === 'stream') say(`wrote ${jsonTarget.given}`);
   }
 }

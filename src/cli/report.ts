@@ -3,7 +3,11 @@ import path from 'node:path';
 import { CommandDef, ParsedOptions } from './args.js';
 import { DEFAULT_DB } from '../experiments/store.js';
 import { loadReportRuns } from '../report/fromStore.js';
-import { writeReport } from '../report/html.js';
+import { writeReport, type RenderedFigure } from '../report/html.js';
+import type { MeasureRanking } from '../report/ranking.js';
+import type { ReportRun } from '../report/figures.js';
+import { makeDirLikeMkdir } from '../util/dirs.js';
+import { checkOutputFolder, dbUserError, writeFolderAtomic, type FolderRule } from '../util/output.js';
 
 export const command: CommandDef = {
   name: 'report',
@@ -11,21 +15,49 @@ export const command: CommandDef = {
   usage: 'genmeasures report [--db FILE] [--out DIR]',
   options: {
     db: { type: 'string', value: 'FILE', default: DEFAULT_DB, help: 'results database written by `genmeasures run`' },
-    out: { type: 'string', value: 'DIR', default: path.join('runs', 'report'), help: 'folder for index.html and the figures (SVG and PNG)' },
+    out: { type: 'string', value: 'DIR', default: path.join('runs', 'report'), help: 'folder for index.html and the figures (SVG and PNG); an existing report folder (one with index.html) is replaced, any other non-empty folder or a file is refused' },
   },
-  epilog: 'Example:\n  genmeasures run width --preset quick && genmeasures report && open runs/report/index.html',
+  epilog: [
+    'The report is written into a temporary folder beside DIR and renamed into place at the end: a failure',
+    '(e.g. a full disk) leaves DIR as it was. A symbolic link DIR is followed (the folder it points to is replaced).',
+    '',
+    'Example:',
+    '  genmeasures run width --preset quick && genmeasures report && open runs/report/index.html',
+  ].join('\n'),
 };
 
+const REPORT_FOLDER: FolderRule = { marker: 'index.html', what: 'a genmeasures report', replace: true };
+
 export async function run(o: ParsedOptions): Promise<void> {
-  const runs = loadReportRuns(String(o.db));
   const out = String(o.out);
-  const { file, figures, ranking } = await writeReport(runs, { outDir: out, source: String(o.db) });
+  const db = String(o.db);
+  // Checked before any work: a file, a foreign folder, a read-only or impossible place fails at once.
+  const target = checkOutputFolder(out, '--out', REPORT_FOLDER);
+  let runs: ReportRun[];
+  try {
+    runs = loadReportRuns(db);
+  } catch (e) {
+    throw dbUserError(e, '--db', db);
+  }
+  let written: { figures: RenderedFigure[]; ranking: MeasureRanking[] } | null = null;
+  await writeFolderAtomic(
+    target,
+    '--out',
+    out,
+    async (tmp) => {
+      makeDirLikeMkdir(tmp); // mkdtemp makes 0700 folders: the report folder gets the mode mkdir gives (umask)
+      written = await writeReport(runs, { outDir: tmp, source: db });
+    },
+    () => checkOutputFolder(out, '--out', REPORT_FOLDER), // whatever appeared at DIR meanwhile must still be replaceable
+  );
+  const { figures, ranking } = written!;
+  const file = path.join(out, 'index.html');
   const converged = runs.filter((r) => r.converged).length;
-  console.log(`${runs.length} runs (${converged} converged) from ${o.db}`);
+  console.log(`${runs.length} runs (${converged} converged) from ${db}`);
   for (const f of figures) {
     console.log(`  ${f.figure.id.padEnd(15)} ${f.svg ? `${f.figure.runs} runs → ${path.join(out, f.figure.id)}.svg, .png` : `no data: ${f.figure.empty}`}`);
   }
   const top = ranking.filter((r) => r.tau !== null).slice(0, 5);
   if (top.length) console.log(`best predictors of the generalization gap (Kendall τ): ${top.map((r) => `${r.measure} ${r.tau!.toFixed(2)}`).join(', ')}`);
-  console.log(`wrote ${file}`);
+  process.stderr.write(`wrote ${file}\n`);
 }

@@ -7,7 +7,7 @@ import { parseDevice, parseThreads, cores } from '../engine/index.js';
 import { parseMeasureList } from '../measures/index.js';
 import { buildPlan } from '../experiments/experiments.js';
 import { EXPERIMENT_NAMES, PRESET_NAMES, parseSizeList, runKey, trainKey, type ExperimentPlan, type PlanOverrides, type StoredMeasureOptions } from '../experiments/plan.js';
-import { formatRunLine, runPlan } from '../experiments/runner.js';
+import { formatRunLine, runName, runPlan } from '../experiments/runner.js';
 import { DEFAULT_DB, Store } from '../experiments/store.js';
 import { formatDuration } from '../util/progress.js';
 
@@ -185,11 +185,17 @@ export async function run(o: ParsedOptions, positionals: string[]): Promise<numb
   }
   const quiet = !!o.quiet;
   const p = sweepProgress(quiet);
+  // Ctrl-C: stop starting runs, stop the workers, say how far the sweep got (exit code 130). A second
+  // Ctrl-C (the listener is gone after the first) ends the process at once.
+  const interrupt = new AbortController();
+  const onSigint = () => interrupt.abort();
+  process.once('SIGINT', onSigint);
   const result = await runPlan(plan, {
     db: dbFile,
     workers: workerCount,
     engine: { device, threads },
     adaptiveThreads: o.threads === undefined,
+    signal: interrupt.signal,
     events: {
       onStart: ({ total, skipped, pending, workers, retrying }) => {
         p.note(
@@ -199,27 +205,39 @@ export async function run(o: ParsedOptions, positionals: string[]): Promise<numb
         p.setTotal(skipped, total);
       },
       onRunDone: ({ done, total, spec, outcome, etaMs }) => {
-        p.line(formatRunLine(done, total, spec.experiment, outcome.summary, outcome.reusedCheckpoint ? ', checkpoint reused' : ''));
+        const extra = (outcome.reusedCheckpoint ? ', checkpoint reused' : '') + (outcome.result === 'exists' ? '; another process recorded it first' : '');
+        p.line(formatRunLine(done, total, spec.experiment, outcome.summary, extra));
         p.update(done, etaMs);
       },
       onRunFailed: ({ done, total, spec, error }) => {
-        p.line(`[${done}/${total}] ${spec.experiment} ${spec.label}: FAILED: ${error.split('\n')[0]}`);
+        p.line(`[${done}/${total}] ${runName(spec.experiment, spec.label)}: FAILED: ${error.split('\n')[0]}`);
+        p.update(done, null);
+      },
+      onRunSkipped: ({ done, total, spec }) => {
+        p.line(`[${done}/${total}] ${runName(spec.experiment, spec.label)}: recorded by another process (skipped)`);
         p.update(done, null);
       },
       onStatus: (text) => p.status(text),
     },
-  });
+  }).finally(() => process.removeListener('SIGINT', onSigint));
   p.end();
+  if (result.interrupted) {
+    console.error(`interrupted: ${result.recorded} of ${result.total} runs recorded; run the same command to resume`);
+    return 130;
+  }
   const took = formatDuration(result.seconds * 1000);
-  const finished = result.skipped + result.done;
+  const finished = result.skipped + result.done + result.byOthers;
+  const parts = [`${result.done} now`];
+  if (result.skipped) parts.push(`${result.skipped} before`);
+  if (result.byOthers) parts.push(`${result.byOthers} by another process`);
   console.log(
-    `${plan.experiment}: ${finished} of ${result.total} runs recorded (${result.done} now${result.skipped ? `, ${result.skipped} before` : ''}) in ${took}; db ${dbFile}` +
+    `${plan.experiment}: ${finished} of ${result.total} runs recorded (${parts.join(', ')}) in ${took}; db ${dbFile}` +
       (result.failed.length ? `; ${result.failed.length} FAILED` : ''),
   );
   if (result.failed.length) {
     // One line, and a non-zero exit status without a stack trace: the errors are in the database.
     console.error(
-      `genmeasures run: ${result.failed.length} of ${result.total} runs failed (first: ${result.failed[0].spec.label}: ${result.failed[0].error.split('\n')[0]}); they are recorded as failed in ${dbFile} with their errors (genmeasures export shows them) and are retried when you run the command again`,
+      `genmeasures run: ${result.failed.length} of ${result.total} runs failed (first: ${runName(plan.experiment, result.failed[0].spec.label)}: ${result.failed[0].error.split('\n')[0]}); they are recorded as failed in ${dbFile} with their errors (genmeasures export shows them) and are retried when you run the command again`,
     );
     return 1;
   }

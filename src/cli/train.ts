@@ -5,7 +5,7 @@ import { initEngine, parseDevice, parseThreads, cores } from '../engine/index.js
 import { makeConfig } from '../train/config.js';
 import { checkOutDir, trainRun } from '../train/run.js';
 import { parseModelSpec } from '../models/spec.js';
-import { createProgress } from '../util/progress.js';
+import { createTrainProgress } from '../util/progress.js';
 
 export const command: CommandDef = {
   name: 'train',
@@ -17,6 +17,7 @@ export const command: CommandDef = {
     'train-size': { type: 'int', value: 'N', min: 1, help: 'train on a seeded, nested subset of N training points [default: all]' },
     labels: { type: 'string', value: 'KIND', default: 'true', choices: ['true', 'random'], help: 'true labels, or random labels drawn once with the seed' },
     confusion: { type: 'int', value: 'N', default: 0, min: 0, help: 'add N random-labelled points from the rest of the training set (confusion set)' },
+    classes: { type: 'int', value: 'N', min: 2, help: 'number of classes (network outputs); every label must be below N [default: the data set\'s; for idx:DIR the largest training label + 1, and a label range with empty classes is refused]' },
     bias: { type: 'boolean', help: 'give every layer a bias (the paper\'s networks have none)' },
     seed: { type: 'int', value: 'S', default: 1, help: 'seed for initialisation, subsets, labels and batch order' },
     lr: { type: 'number', value: 'LR', default: 0.01, help: 'SGD learning rate' },
@@ -62,13 +63,14 @@ export async function run(o: ParsedOptions): Promise<void> {
     targetLoss: Number(o['target-loss']),
     maxEpochs: Number(o['max-epochs']),
     maxMinutes: o['max-minutes'] === undefined ? null : Number(o['max-minutes']),
+    classes: o.classes === undefined ? undefined : Number(o.classes),
   });
   parseModelSpec(config.model); // a bad spec fails before any data is loaded
   const out = o.out ? String(o.out) : defaultOut(o);
   checkOutDir(out, !!o.force);
   const backend = await initEngine({ device: parseDevice(String(o.device)), threads: o.threads === undefined ? cores() : parseThreads(Number(o.threads)) });
   const quiet = !!o.quiet;
-  const progress = createProgress({ total: config.maxEpochs, label: 'epoch', quiet, plainIntervalMs: 0, etaLabel: 'ETA ≤' });
+  const progress = createTrainProgress({ targetLoss: config.targetLoss, maxEpochs: config.maxEpochs, quiet }); // the loss toward the target, log scale
   const tty = !!process.stderr.isTTY;
   const say = (s: string) => {
     if (!quiet) process.stderr.write(s + '\n');
@@ -79,8 +81,9 @@ export async function run(o: ParsedOptions): Promise<void> {
     onStart: ({ m, params, testSize }) =>
       say(`training ${config.model} (${params} weights) on ${m} points of ${config.data} (${config.labels} labels${config.confusion ? `, ${config.confusion} confusion points` : ''}), backend ${backend}, seed ${config.seed}${testSize ? `; ${testSize} test points` : ''}`),
     onEpoch: (rec) => {
-      const status = `loss ${rec.loss.toFixed(4)} train error ${(100 * rec.error).toFixed(2)}% (${rec.seconds.toFixed(1)}s/epoch)`;
-      if (tty) progress.update(rec.epoch, status);
+      const loss = Number.isFinite(rec.loss) && Math.abs(rec.loss) < 1e4 ? rec.loss.toFixed(4) : rec.loss.toPrecision(4);
+      const status = `loss ${loss} train error ${(100 * rec.error).toFixed(2)}% (${rec.seconds.toFixed(1)}s/epoch)`;
+      if (tty) progress.update(rec.epoch, rec.loss, `train error ${(100 * rec.error).toFixed(2)}% (${rec.seconds.toFixed(1)}s/epoch)`);
       else say(`epoch ${rec.epoch} ${status}`);
     },
   });
@@ -90,5 +93,5 @@ export async function run(o: ParsedOptions): Promise<void> {
   console.log(record.converged ? `converged: ${record.stopReason}` : `DID NOT CONVERGE: ${record.stopReason.replace(/^did not converge: /, '')}`);
   console.log(`epochs ${record.epochs}, ${record.seconds.toFixed(1)}s (${record.secondsPerEpoch.toFixed(2)}s/epoch)`);
   console.log(`train loss ${f.trainLoss.toFixed(5)}, train error ${pct(f.trainError)}, test error ${pct(f.testError)}${f.testLoss !== null ? ` (test loss ${f.testLoss.toFixed(4)})` : ''}`);
-  console.log(`saved ${path.join(out, 'model.json')} (+ weights.bin, initial/, run.json)`);
+  process.stderr.write(`saved ${path.join(out, 'model.json')} (+ weights.bin, initial/, run.json)\n`);
 }

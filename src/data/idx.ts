@@ -277,10 +277,11 @@ function loadPair(imagesFile: string, labelsFile: string): { images: Images; lab
 
 /**
  * Load an IDX data set from a folder: training images and labels (required) and test images and labels
- * (optional; test is null when both are absent). numClasses is the largest training label + 1; test labels
- * must be below it. The data set is named `idx:DIR` with DIR as given.
+ * (optional; test is null when both are absent). numClasses is `opts.classes` (--classes) when given, and
+ * every label must be below it; otherwise it is the largest training label + 1 (classesInferred), and test
+ * labels must be below it. The data set is named `idx:DIR` with DIR as given.
  */
-export function loadIdx(dir: string): DataSplit {
+export function loadIdx(dir: string, opts: { classes?: number } = {}): DataSplit {
   if (!existsSync(dir)) throw new UserError(`idx: folder ${dir} does not exist`);
   if (!statSync(dir).isDirectory()) throw new UserError(`idx: ${dir} is not a folder`);
   const found = {} as Record<Part, string | null>;
@@ -298,9 +299,18 @@ export function loadIdx(dir: string): DataSplit {
 
   const name = `idx:${dir}`;
   const train = loadPair(found.trainImages, found.trainLabels);
+  const given = opts.classes;
   let numClasses = 0;
   for (const v of train.labels) if (v + 1 > numClasses) numClasses = v + 1;
+  if (given !== undefined) {
+    const bad = train.labels.findIndex((v) => v >= given);
+    if (bad >= 0) {
+      throw new UserError(`idx: ${found.trainLabels}: label ${train.labels[bad]} at index ${bad} is not below --classes ${given}`);
+    }
+    numClasses = given;
+  }
   const trainSet: Dataset = { name, shape: train.images.shape, numClasses, n: train.images.n, x: train.images.x, y: train.labels };
+  if (given === undefined) trainSet.classesInferred = true;
 
   let testSet: Dataset | null = null;
   if (found.testImages && found.testLabels) {
@@ -313,7 +323,9 @@ export function loadIdx(dir: string): DataSplit {
     const bad = test.labels.findIndex((v) => v >= numClasses);
     if (bad >= 0) {
       throw new UserError(
-        `idx: ${found.testLabels}: label ${test.labels[bad]} at index ${bad} is out of range (the training labels are 0..${numClasses - 1})`,
+        given !== undefined
+          ? `idx: ${found.testLabels}: label ${test.labels[bad]} at index ${bad} is not below --classes ${given}`
+          : `idx: ${found.testLabels}: label ${test.labels[bad]} at index ${bad} is out of range (the training labels are 0..${numClasses - 1}; --classes N sets the number of classes)`,
       );
     }
     testSet = { name, shape: test.images.shape, numClasses, n: test.images.n, x: test.images.x, y: test.labels };

@@ -16,7 +16,7 @@ import { loadCifar10 } from './cifar10.js';
 import { loadIdx } from './idx.js';
 import { loadEmbeddedMnist } from './mnist.js';
 import { makeSynthetic, type SyntheticOptions } from './synthetic.js';
-import type { DataSplit } from './types.js';
+import type { DataSplit, Dataset } from './types.js';
 
 export * from './types.js';
 export { loadEmbeddedMnist, embeddedMnistOrder, EMBEDDED_MNIST_SPLIT_SEED, EMBEDDED_MNIST_TRAIN_SIZE } from './mnist.js';
@@ -87,22 +87,55 @@ function parseSyntheticOptions(text: string, seed: number | undefined): Syntheti
   return opts;
 }
 
-/** Load the data set named by a `--data` spec (see the file comment for the accepted specs). */
-export function loadData(spec: string, opts: { seed?: number } = {}): DataSplit {
+/**
+ * Load the data set named by a `--data` spec (see the file comment for the accepted specs).
+ * `classes` (--classes N) sets the number of classes: every label must be below it.
+ */
+export function loadData(spec: string, opts: { seed?: number; classes?: number } = {}): DataSplit {
   const colon = spec.indexOf(':');
   const kind = colon < 0 ? spec : spec.slice(0, colon);
   const arg = colon < 0 ? '' : spec.slice(colon + 1);
+  const classes = opts.classes;
+  if (classes !== undefined && !(Number.isInteger(classes) && classes >= 2)) {
+    throw new UserError(`--classes: ${classes} must be a whole number ≥ 2`);
+  }
+  let split: DataSplit;
   switch (kind) {
     case 'mnist':
       if (colon >= 0) throw new UserError(`--data: "${spec}": mnist takes no argument (for MNIST files in a folder use idx:DIR)`);
-      return loadEmbeddedMnist();
+      split = loadEmbeddedMnist();
+      break;
     case 'idx':
     case 'cifar10':
       if (arg === '') throw new UserError(`--data: "${spec}" needs a folder, e.g. ${kind}:/data/${kind === 'idx' ? 'mnist' : 'cifar10'}`);
-      return kind === 'idx' ? loadIdx(arg) : loadCifar10(arg);
+      if (kind === 'idx') return loadIdx(arg, { classes });
+      split = loadCifar10(arg);
+      break;
     case 'synthetic':
-      return makeSynthetic(parseSyntheticOptions(arg, opts.seed));
+      split = makeSynthetic(parseSyntheticOptions(arg, opts.seed));
+      break;
     default:
       throw new UserError(`--data: unknown data set "${spec}" (${EXPECTED})`);
   }
+  return classes === undefined ? split : withClasses(split, classes, spec);
+}
+
+/** The split with numClasses = `classes`, after checking that every label is below it. */
+function withClasses(split: DataSplit, classes: number, spec: string): DataSplit {
+  const apply = (d: Dataset | null, part: string): Dataset | null => {
+    if (!d) return null;
+    const bad = d.y.findIndex((v) => v >= classes);
+    if (bad >= 0) throw new UserError(`--classes ${classes}: ${spec} has label ${d.y[bad]} (${part} point ${bad}), not below ${classes}`);
+    return { ...d, numClasses: classes };
+  };
+  return { train: apply(split.train, 'training')!, test: apply(split.test, 'test') };
+}
+
+/** The classes 0..numClasses-1 that no label of the data set names, in order. */
+export function emptyClasses(d: Pick<Dataset, 'y' | 'numClasses'>): number[] {
+  const counts = new Int32Array(d.numClasses);
+  for (let i = 0; i < d.y.length; i++) counts[d.y[i]]++;
+  const empty: number[] = [];
+  for (let c = 0; c < d.numClasses; c++) if (counts[c] === 0) empty.push(c);
+  return empty;
 }

@@ -18,7 +18,7 @@ export interface SyntheticOptions {
   nTest?: number;
   /** Shape of one example [height, width, channels]; default [8, 8, 1]. */
   shape?: [number, number, number];
-  /** Number of classes; default 10. */
+  /** Number of classes (at least 2); default 10. */
   numClasses?: number;
   /** Standard deviation of the noise added to the prototypes; default 0.25. */
   noise?: number;
@@ -28,7 +28,7 @@ export const SYNTHETIC_DEFAULTS = { seed: 1, n: 512, nTest: 256, shape: [8, 8, 1
 
 function checkInt(value: number, what: string, min: number): void {
   if (!Number.isInteger(value) || value < min) {
-    throw new UserError(`synthetic: ${what} must be an integer ≥ ${min} (got ${value})`);
+    throw new UserError(`--data synthetic: ${what} must be an integer ≥ ${min} (got ${value})`);
   }
 }
 
@@ -59,13 +59,13 @@ export function makeSynthetic(opts: SyntheticOptions = {}): DataSplit {
   const shape: [number, number, number] = [...(opts.shape ?? SYNTHETIC_DEFAULTS.shape)];
   const numClasses = opts.numClasses ?? SYNTHETIC_DEFAULTS.numClasses;
   const noise = opts.noise ?? SYNTHETIC_DEFAULTS.noise;
-  if (!Number.isFinite(seed)) throw new UserError(`synthetic: seed must be a number (got ${seed})`);
+  if (!Number.isFinite(seed)) throw new UserError(`--data synthetic: seed must be a number (got ${seed})`);
   checkInt(n, 'n', 1);
   checkInt(nTest, 'test size', 0);
-  checkInt(numClasses, 'classes', 1);
-  if (shape.length !== 3) throw new UserError(`synthetic: shape must be HxWxC (got ${shape.join('x')})`);
+  checkInt(numClasses, 'classes', 2); // a classifier needs at least two classes
+  if (shape.length !== 3) throw new UserError(`--data synthetic: shape must be HxWxC (got ${shape.join('x')})`);
   shape.forEach((d) => checkInt(d, 'each shape dimension', 1));
-  if (!(noise >= 0) || !Number.isFinite(noise)) throw new UserError(`synthetic: noise must be a number ≥ 0 (got ${noise})`);
+  if (!(noise >= 0) || !Number.isFinite(noise)) throw new UserError(`--data synthetic: noise must be a number ≥ 0 (got ${noise})`);
 
   const size = shape[0] * shape[1] * shape[2];
   const protoRng = new Rng(deriveSeed(seed, 'synthetic-prototypes'));

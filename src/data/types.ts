@@ -9,6 +9,11 @@ export interface Dataset {
   /** Shape of one example: [height, width, channels]. MNIST is [28, 28, 1], CIFAR-10 is [32, 32, 3]. */
   shape: [number, number, number];
   numClasses: number;
+  /**
+   * True when numClasses was inferred from the labels (the largest training label + 1: IDX files),
+   * not given by the data set (MNIST, CIFAR-10: 10; synthetic: classes=) or by --classes.
+   */
+  classesInferred?: boolean;
   /** Number of examples. */
   n: number;
   x: Float32Array;

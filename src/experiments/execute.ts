@@ -2,8 +2,9 @@
  * The work of one run, as a worker process does it: train (or reuse the run's complete checkpoint),
  * measure, and record the row — in that order, so that the row exists only when everything is done.
  *
- *   1. checkpoints/<train key>/ complete (model.json, weights.bin, initial/, run.json)? reuse it;
- *      otherwise train with trainRun and save the folder atomically (temporary sibling, then rename).
+ *   1. checkpoints/<train key>/ complete (model.json, weights.bin, initial/, run.json) and loadable? reuse
+ *      it; otherwise (missing, incomplete or corrupt) train with trainRun and save the folder atomically
+ *      (temporary sibling, then rename). A run whose training diverges fails (recorded as failed).
  *   2. Load the trained and the initial network from the checkpoint (a fresh and a resumed run are then
  *      measured from the very same bytes), prepare the run's data exactly as training did, and compute
  *      every measure on the true-labelled part (the first trueCount points: all of them except the
@@ -18,7 +19,7 @@ import type { Network } from '../models/network.js';
 import type { Dataset } from '../data/types.js';
 import { prepareData } from '../train/prepare.js';
 import { saveRun, trainRun, type RunRecord } from '../train/run.js';
-import type { EpochRecord } from '../train/sgd.js';
+import { TrainingDivergedError, type EpochRecord } from '../train/sgd.js';
 import { canonicalJson, runKey, trainKey, type RunSpec } from './plan.js';
 import { Store, doneRow } from './store.js';
 
@@ -69,28 +70,105 @@ export function isCompleteCheckpoint(dir: string): boolean {
   return CHECKPOINT_FILES.every((f) => fs.existsSync(path.join(dir, f)));
 }
 
-/** The checkpoint of a run's training configuration: reuse it if complete, else train and save it. */
-export async function trainOrReuse(spec: RunSpec, dir: string, backend: string, hooks: RunHooks = {}): Promise<{ record: RunRecord; reused: boolean }> {
+/** A run's checkpoint, loaded: its record and its trained and initial networks. */
+export interface LoadedCheckpoint {
+  record: RunRecord;
+  net: Network;
+  initial: Network;
+}
+
+/** Thrown when a checkpoint holds a run of another configuration: never deleted, the run is recorded as failed. */
+class ForeignCheckpointError extends Error {}
+
+/**
+ * Load a complete checkpoint folder. A folder that cannot be read as a run (bad JSON, truncated or
+ * non-finite weights, …) throws; one that holds a run of another configuration throws a
+ * ForeignCheckpointError.
+ */
+export function loadCheckpoint(spec: RunSpec, dir: string): LoadedCheckpoint {
+  let record: RunRecord;
+  try {
+    record = JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8')) as RunRecord;
+  } catch (e) {
+    throw new Error(`${path.join(dir, 'run.json')} cannot be read (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (!record || typeof record !== 'object' || !record.config || typeof record.config !== 'object') {
+    throw new Error(`${path.join(dir, 'run.json')} is not a run record (no "config")`);
+  }
+  if (canonicalJson(record.config) !== canonicalJson(spec.config)) {
+    throw new ForeignCheckpointError(`the checkpoint ${dir} holds a run of another configuration (${canonicalJson(record.config)})`);
+  }
+  const net: Network = loadNetwork(path.join(dir, 'model.json'));
+  const initial: Network = loadNetwork(path.join(dir, 'initial', 'model.json'));
+  return { record, net, initial };
+}
+
+/** A failure of one run, not bad input for the whole sweep: recorded as failed, the sweep goes on. */
+function runFailure(message: string): Error {
+  const e = new Error(message);
+  e.stack = message; // no stack trace: not a bug
+  return e;
+}
+
+/**
+ * The checkpoint of a run's training configuration: reuse it if complete and loadable, else train and
+ * save it. A complete checkpoint that cannot be loaded (corrupt or truncated files, NaN weights) is
+ * removed and the run retrained; a checkpoint of another configuration is left alone and the run fails,
+ * naming the folder. A training run that diverges is a failure of this run (recorded as failed), not a
+ * UserError that would stop the sweep.
+ */
+export async function trainOrReuse(spec: RunSpec, dir: string, backend: string, hooks: RunHooks = {}): Promise<{ record: RunRecord; reused: boolean; loaded: LoadedCheckpoint }> {
   if (fs.existsSync(dir)) {
     if (isCompleteCheckpoint(dir)) {
-      const record = JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8')) as RunRecord;
-      if (canonicalJson(record.config) !== canonicalJson(spec.config)) {
-        throw new Error(`the checkpoint ${dir} holds a run of another configuration (${canonicalJson(record.config)})`);
+      try {
+        const loaded = loadCheckpoint(spec, dir);
+        return { record: loaded.record, reused: true, loaded };
+      } catch (e) {
+        if (e instanceof ForeignCheckpointError) throw e;
+        hooks.onPhase?.(`checkpoint ${dir} cannot be loaded (${(e as Error).message.split('\n')[0]}): retraining`);
       }
-      return { record, reused: true };
     }
-    fs.rmSync(dir, { recursive: true, force: true }); // not written by trainRun/saveRun: start afresh
+    discard(dir); // not a usable run: start afresh
   }
   hooks.onPhase?.('training');
-  const { record, net, initial } = await trainRun(spec.config, backend, { out: null, onEpoch: (rec) => hooks.onEpoch?.(rec) });
+  let trained;
+  try {
+    trained = await trainRun(spec.config, backend, { out: null, onEpoch: (rec) => hooks.onEpoch?.(rec) });
+  } catch (e) {
+    if (e instanceof TrainingDivergedError) throw runFailure(`training diverged at epoch ${e.epoch} (${e.reason}; learning rate ${spec.config.lr}): not saved, not measured`);
+    throw e;
+  }
+  const { record, net, initial } = trained;
   try {
     saveRun(dir, record, net, initial, false);
   } catch (e) {
     // Another process saved the same (deterministic) training run first: use its folder.
     if (!isCompleteCheckpoint(dir)) throw e;
-    return { record: JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8')) as RunRecord, reused: true };
+    const loaded = loadSaved(spec, dir);
+    return { record: loaded.record, reused: true, loaded };
   }
-  return { record, reused: false };
+  return { record, reused: false, loaded: loadSaved(spec, dir) };
+}
+
+/** The checkpoint just written, loaded back (a fresh and a resumed run are measured from the same bytes). */
+function loadSaved(spec: RunSpec, dir: string): LoadedCheckpoint {
+  try {
+    return loadCheckpoint(spec, dir);
+  } catch (e) {
+    throw runFailure(`the checkpoint ${dir} cannot be loaded after training (${(e as Error).message.split('\n')[0]}); delete the folder to retrain the run`);
+  }
+}
+
+/** Remove a checkpoint folder that is not a usable run: renamed aside first, so no half-removed folder is ever seen as a checkpoint. */
+function discard(dir: string): void {
+  const aside = path.join(path.dirname(dir), `.${path.basename(dir)}.tmp-discarded-${process.pid}-${Date.now()}`);
+  try {
+    fs.renameSync(dir, aside);
+  } catch {
+    fs.rmSync(dir, { recursive: true, force: true });
+    return;
+  }
+  fs.rmSync(aside, { recursive: true, force: true });
 }
 
 /** The first n points of a data set (no copy). */
@@ -100,10 +178,9 @@ export function head(ds: Dataset, n: number): Dataset {
   return { ...ds, n, x: ds.x.subarray(0, n * size), y: ds.y.subarray(0, n) };
 }
 
-/** Compute a run's measures from its checkpoint, on the true-labelled part of its training set. */
-export async function measureCheckpoint(spec: RunSpec, dir: string, hooks: RunHooks = {}): Promise<{ report: MeasureReport; measuredOn: number; seconds: number }> {
-  const net: Network = loadNetwork(path.join(dir, 'model.json'));
-  const initial: Network = loadNetwork(path.join(dir, 'initial', 'model.json'));
+/** Compute a run's measures from its checkpoint (loaded, or loaded here), on the true-labelled part of its training set. */
+export async function measureCheckpoint(spec: RunSpec, dir: string, hooks: RunHooks = {}, loaded?: LoadedCheckpoint): Promise<{ report: MeasureReport; measuredOn: number; seconds: number }> {
+  const { net, initial } = loaded ?? loadCheckpoint(spec, dir);
   const prepared = prepareData(spec.config);
   const data = head(prepared.train, prepared.trueCount);
   const t0 = performance.now();
@@ -129,9 +206,9 @@ export async function executeRun(job: RunJob, hooks: RunHooks = {}): Promise<Run
   const { spec } = job;
   const key = runKey(spec);
   const dir = path.join(job.checkpoints, trainKey(spec.config));
-  const { record, reused } = await trainOrReuse(spec, dir, job.backend, hooks);
+  const { record, reused, loaded } = await trainOrReuse(spec, dir, job.backend, hooks);
   hooks.onPhase?.('measuring');
-  const { report, measuredOn, seconds } = await measureCheckpoint(spec, dir, hooks);
+  const { report, measuredOn, seconds } = await measureCheckpoint(spec, dir, hooks, loaded);
   hooks.onPhase?.('recording');
   const row = doneRow(spec, record, report, {
     measuredOn,

@@ -12,8 +12,24 @@
  * sweep goes on (the next run of the same command retries it); a UserError in a run (bad input: data that
  * cannot be read, a size larger than the data…) stops the sweep, since every run would meet it, and is
  * rethrown naming the run.
+ *
+ * Several sweeps on one database (two `genmeasures run` commands at once): before a run is handed to a
+ * worker, the runner looks it up in the database (another process may have recorded it since the plan was
+ * read: it is skipped and counted as recorded by another process) and claims it, with a file
+ * checkpoints/.claims/<db>-<run key> that it creates exclusively and touches every 20 s. A run claimed by
+ * another live process is left to it: the runner does the other runs, then waits for the claimed ones to
+ * be recorded (skipped) or released unrecorded (then it does them). A claim is stale, and taken over, when
+ * its process is gone or it was not touched for 2 minutes (a process killed with SIGKILL leaves its claims).
+ * Claims only avoid doing a run twice: two processes that still do one (a stale claim taken over by both)
+ * both record it safely, the second finding it recorded ('exists', counted as by another process).
+ *
+ * Interruption (options.signal, Ctrl-C in the CLI): no run is started any more, the workers are stopped
+ * (SIGTERM; their runs in progress are lost, finished checkpoints kept), claims are released, and the
+ * result says how many runs of the plan the database holds (`interrupted`, `recorded`). A worker that dies
+ * of SIGINT (Ctrl-C reaches the whole process group) interrupts the sweep too, rather than failing its run.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,6 +49,8 @@ export interface RunnerEvents {
   onRunDone?(info: { done: number; total: number; spec: RunSpec; outcome: RunOutcome; etaMs: number | null }): void;
   /** A run failed and was recorded as failed. */
   onRunFailed?(info: { done: number; total: number; spec: RunSpec; error: string }): void;
+  /** A run of the plan was found recorded by another process (after the plan was read) and skipped. */
+  onRunSkipped?(info: { done: number; total: number; spec: RunSpec }): void;
   /** What the workers are doing now, e.g. "size=4000 labels=random: epoch 12 loss 1.2 · width=512: measuring sharpness". */
   onStatus?(text: string): void;
 }
@@ -54,6 +72,10 @@ export interface RunnerOptions {
   checkpoints?: string;
   /** Temporary checkpoint folders older than this are removed at start (default 10 minutes). */
   staleTmpMs?: number;
+  /** Interrupts the sweep (see the module's comment): runPlan then resolves with `interrupted: true`. */
+  signal?: AbortSignal;
+  /** How often idle workers look again at runs claimed by another process (default 1 s). */
+  pollMs?: number;
   events?: RunnerEvents;
 }
 
@@ -61,10 +83,16 @@ export interface SweepResult {
   total: number;
   /** Runs already finished before this call. */
   skipped: number;
-  /** Runs finished by this call. */
+  /** Runs finished and recorded by this call. */
   done: number;
+  /** Runs recorded by another process while this call ran (skipped, or done here but recorded there first). */
+  byOthers: number;
   failed: { spec: RunSpec; error: string }[];
   seconds: number;
+  /** The sweep was interrupted (options.signal or a worker killed by SIGINT) before its end. */
+  interrupted: boolean;
+  /** Runs of the plan that the database holds as done when the call ends. */
+  recorded: number;
 }
 
 export const WORKER_MODULE = fileURLToPath(new URL('./worker.js', import.meta.url));
@@ -106,6 +134,140 @@ function checkData(plan: ExperimentPlan): void {
   }
 }
 
+/** Claims older than this (not touched by their process) are stale. */
+export const CLAIM_STALE_MS = 120000;
+const CLAIM_HEARTBEAT_MS = 20000;
+
+/** Whether a process runs (a killed, unreaped one is a zombie: dead). */
+function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    if (state === 'Z' || state === 'X') return false;
+  } catch {
+    /* not Linux, or gone: kill(0) answered */
+  }
+  return true;
+}
+
+/**
+ * The runs this process has claimed in a checkpoints folder (see the module's comment): one file per run,
+ * checkpoints/.claims/<hash of the db path>-<run key>, created exclusively, holding {pid, host}.
+ */
+export class RunClaims {
+  readonly dir: string;
+  private readonly prefix: string;
+  private readonly held = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(checkpoints: string, db: string) {
+    this.dir = path.join(checkpoints, '.claims');
+    this.prefix = createHash('sha256').update(path.resolve(db)).digest('hex').slice(0, 12);
+  }
+
+  /** The claim file of a run. */
+  file(key: string): string {
+    return path.join(this.dir, `${this.prefix}-${key}`);
+  }
+
+  /** Whether the claim file of a run belongs to another process that is alive and keeps it fresh. */
+  heldByOther(key: string): boolean {
+    const file = this.file(key);
+    if (this.held.has(file)) return false;
+    let text: string;
+    let mtime: number;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+      mtime = fs.statSync(file).mtimeMs;
+    } catch {
+      return false; // no claim
+    }
+    if (Date.now() - mtime >= CLAIM_STALE_MS) return false;
+    try {
+      const { pid, host } = JSON.parse(text) as { pid: number; host: string };
+      if (host === os.hostname() && !pidAlive(pid)) return false;
+    } catch {
+      /* being written right now: fresh */
+    }
+    return true;
+  }
+
+  /**
+   * Claim a run: true if this process now holds it, false if another live process does. Claims only
+   * spare work: where they cannot be written (a read-only or foreign folder), every run is "claimed"
+   * (the database still keeps one row per run).
+   */
+  tryClaim(key: string): boolean {
+    const file = this.file(key);
+    if (this.held.has(file)) return true;
+    try {
+      for (let attempt = 0; attempt < 4; attempt++) {
+        fs.mkdirSync(this.dir, { recursive: true });
+        try {
+          fs.writeFileSync(file, JSON.stringify({ pid: process.pid, host: os.hostname(), at: new Date().toISOString() }), { flag: 'wx' });
+          this.held.add(file);
+          this.heartbeat();
+          return true;
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT') continue; // the folder was removed (emptied) by another process meanwhile
+          if (code !== 'EEXIST') throw e;
+          if (this.heldByOther(key)) return false;
+          fs.rmSync(file, { force: true }); // stale: its process is gone
+        }
+      }
+      return false;
+    } catch {
+      return true; // no claims here: go ahead
+    }
+  }
+
+  release(key: string): void {
+    const file = this.file(key);
+    if (!this.held.delete(file)) return;
+    fs.rmSync(file, { force: true });
+  }
+
+  /** Release every claim, and remove the claims folder if no process has one left. */
+  releaseAll(): void {
+    for (const file of this.held) fs.rmSync(file, { force: true });
+    this.held.clear();
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    try {
+      fs.rmdirSync(this.dir); // fails (ENOTEMPTY) while another process holds a claim
+    } catch {
+      /* not empty, or not there */
+    }
+  }
+
+  private heartbeat(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      const now = new Date();
+      for (const file of this.held) {
+        try {
+          fs.utimesSync(file, now, now);
+        } catch {
+          /* removed by hand: the run goes on */
+        }
+      }
+    }, CLAIM_HEARTBEAT_MS);
+    this.timer.unref();
+  }
+}
+
+/** How a run is named in messages: "random-labels size=1000 labels=random", but "width=16" (not "width width=16"). */
+export function runName(experiment: string, label: string): string {
+  return label.startsWith(`${experiment}=`) ? label : `${experiment} ${label}`;
+}
+
 interface Slot {
   child: ChildProcess;
   ready: boolean;
@@ -120,14 +282,18 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
   const events = opts.events ?? {};
   checkData(plan);
   const store = Store.open(opts.db);
+  const checkpoints = opts.checkpoints ?? checkpointsDir(opts.db);
+  const claims = new RunClaims(checkpoints, opts.db);
+  const keys = plan.runs.map(runKey);
+  const recordedNow = () => [...store.statuses(keys).values()].filter((v) => v === 'done').length;
+  let removeAbortListener = () => {};
   try {
     store.registerPlan(plan);
-    const checkpoints = opts.checkpoints ?? checkpointsDir(opts.db);
     fs.mkdirSync(checkpoints, { recursive: true });
     cleanStaleTemporaries(checkpoints, opts.staleTmpMs ?? 10 * 60000);
 
     const total = plan.runs.length;
-    const statuses = store.statuses(plan.runs.map(runKey));
+    const statuses = store.statuses(keys);
     const pending = plan.runs.filter((r) => statuses.get(runKey(r)) !== 'done');
     const retrying = pending.filter((r) => statuses.get(runKey(r)) === 'failed').length;
     const skipped = total - pending.length;
@@ -140,7 +306,11 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
       if (!announced) events.onStart?.({ total, skipped, pending: pending.length, workers: workerCount, retrying });
       announced = true;
     };
-    const result: SweepResult = { total, skipped, done: 0, failed: [], seconds: 0 };
+    const result: SweepResult = { total, skipped, done: 0, byOthers: 0, failed: [], seconds: 0, interrupted: false, recorded: skipped };
+    if (opts.signal?.aborted) {
+      result.interrupted = true;
+      return result;
+    }
     if (pending.length === 0) {
       announce();
       return result;
@@ -152,22 +322,37 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
     let doneCost = 0;
     let finished = skipped;
     let abort: Error | null = null;
+    let interrupted = false;
     const slots: Slot[] = [];
     const inFlight = () => new Set(slots.filter((s) => s.spec).map((s) => trainKey(s.spec!.config)));
+    const doneInDb = (spec: RunSpec) => store.statuses([runKey(spec)]).get(runKey(spec)) === 'done';
 
     await new Promise<void>((resolve) => {
       let settled = false;
+      let poll: NodeJS.Timeout | null = null;
       const finish = () => {
         if (settled) return;
         if (slots.some((s) => s.spec) && !abort) return;
         if (queue.length > 0 && !abort) return;
         settled = true;
+        if (poll) clearTimeout(poll);
         for (const s of slots) {
           if (abort) s.child.kill('SIGKILL');
           else if (s.child.connected) s.child.send({ type: 'exit' } satisfies ToWorker);
         }
         resolve();
       };
+      const interrupt = () => {
+        if (settled) return;
+        settled = true;
+        interrupted = true;
+        if (poll) clearTimeout(poll);
+        for (const s of slots) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGTERM');
+        resolve();
+      };
+      const onAbort = () => interrupt();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      removeAbortListener = () => opts.signal?.removeEventListener('abort', onAbort);
       const status = () => {
         events.onStatus?.(slots.filter((s) => s.spec).map((s) => `${s.spec!.label}: ${s.status}`).join(' · '));
       };
@@ -176,21 +361,58 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
         const elapsed = Date.now() - start;
         return (elapsed / doneCost) * (totalCost - doneCost);
       };
-      const assign = (slot: Slot) => {
-        if (abort || !slot.ready || slot.spec) return;
-        const busy = inFlight();
-        // Two runs with one training configuration never train at once: the second reuses the first's checkpoint.
-        const i = queue.findIndex((r) => !busy.has(trainKey(r.config)));
-        if (i < 0) {
-          if (queue.length === 0) shareCores();
+      const recordedElsewhere = (spec: RunSpec) => {
+        result.byOthers++;
+        finished++;
+        doneCost += estimateCost(spec);
+        events.onRunSkipped?.({ done: finished, total, spec });
+      };
+      // Idle workers look again, now and then, at runs claimed by another process.
+      const schedulePoll = () => {
+        if (poll || settled) return;
+        poll = setTimeout(() => {
+          poll = null;
+          if (settled) return;
+          for (const s of slots) assign(s);
           finish();
+        }, opts.pollMs ?? 1000);
+      };
+      const assign = (slot: Slot) => {
+        if (abort || settled || !slot.ready || slot.spec) return;
+        const busy = inFlight();
+        let waiting = false;
+        for (let i = 0; i < queue.length; i++) {
+          const spec = queue[i];
+          // Two runs with one training configuration never train at once: the second reuses the first's checkpoint.
+          if (busy.has(trainKey(spec.config))) continue;
+          const key = runKey(spec);
+          // Recorded by another process since the plan was read: skip it.
+          if (doneInDb(spec)) {
+            queue.splice(i--, 1);
+            recordedElsewhere(spec);
+            continue;
+          }
+          if (!claims.tryClaim(key)) {
+            waiting = true; // another process is doing it
+            continue;
+          }
+          if (doneInDb(spec)) {
+            // recorded (and released) by another process between the look-up and the claim
+            claims.release(key);
+            queue.splice(i--, 1);
+            recordedElsewhere(spec);
+            continue;
+          }
+          queue.splice(i, 1);
+          slot.spec = spec;
+          slot.status = 'starting';
+          slot.child.send({ type: 'run', job: { spec, db: opts.db, checkpoints } } satisfies ToWorker);
+          status();
           return;
         }
-        const [spec] = queue.splice(i, 1);
-        slot.spec = spec;
-        slot.status = 'starting';
-        slot.child.send({ type: 'run', job: { spec, db: opts.db, checkpoints } } satisfies ToWorker);
-        status();
+        if (queue.length === 0) shareCores();
+        else if (waiting) schedulePoll();
+        finish();
       };
       const shareCores = () => {
         if (!opts.adaptiveThreads || abort) return;
@@ -205,7 +427,12 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
         }
       };
       const fail = (spec: RunSpec, error: string) => {
-        store.recordFailed(failedRow(spec, error, new Date().toISOString()));
+        claims.release(runKey(spec));
+        if (store.recordFailed(failedRow(spec, error, new Date().toISOString())) === 'exists') {
+          // another process recorded it (done) meanwhile: the run is not missing
+          recordedElsewhere(spec);
+          return;
+        }
         result.failed.push({ spec, error });
         finished++;
         doneCost += estimateCost(spec);
@@ -224,6 +451,7 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
           slot.stderr = (slot.stderr + d).slice(-4000);
         });
         child.on('message', (msg: FromWorker) => {
+          if (interrupted) return;
           if (msg.type === 'ready') {
             slot.ready = true;
             announce();
@@ -237,7 +465,9 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
           } else if (msg.type === 'done') {
             const spec = slot.spec!;
             slot.spec = null;
-            result.done++;
+            claims.release(runKey(spec));
+            if (msg.outcome.result === 'exists') result.byOthers++;
+            else result.done++;
             finished++;
             doneCost += estimateCost(spec);
             events.onRunDone?.({ done: finished, total, spec, outcome: msg.outcome, etaMs: eta() });
@@ -248,7 +478,8 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
             const spec = slot.spec!;
             slot.spec = null;
             if (msg.userError) {
-              abort ??= new UserError(`${plan.experiment} ${spec.label}: ${msg.error}`);
+              claims.release(runKey(spec));
+              abort ??= new UserError(`${runName(plan.experiment, spec.label)}: ${msg.error}`);
               finish();
               return;
             }
@@ -269,6 +500,11 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
           const i = slots.indexOf(slot);
           if (i >= 0) slots.splice(i, 1);
           if (settled) return;
+          // Ctrl-C on a terminal reaches the whole process group: the sweep is interrupted, the run did not fail.
+          if (signal === 'SIGINT') {
+            interrupt();
+            return;
+          }
           const how = signal ? `signal ${signal}` : `exit code ${code}`;
           const tail = slot.stderr.trim() ? `; its last output: ${slot.stderr.trim().split('\n').slice(-5).join(' | ')}` : '';
           if (!slot.ready) {
@@ -293,9 +529,13 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
       slots.map((s) => new Promise<void>((res) => (s.child.pid === undefined || s.child.exitCode !== null || s.child.signalCode !== null ? res() : s.child.once('exit', () => res())))),
     );
     result.seconds = (Date.now() - start) / 1000;
+    result.interrupted = interrupted;
+    result.recorded = recordedNow();
     if (abort) throw abort;
     return result;
   } finally {
+    removeAbortListener();
+    claims.releaseAll();
     store.close();
   }
 }
@@ -311,5 +551,5 @@ export function formatRunLine(done: number, total: number, experiment: string, s
     `test err ${pct(s.testError)}`,
   ];
   for (const name of ['l2', 'l1_path', 'sharpness', 'pac_bayes']) if (name in s.measures) parts.push(`${name} ${num(s.measures[name])}`);
-  return `[${done}/${total}] ${experiment} ${s.label}: ${parts.join(', ')} (${Math.round(s.seconds)}s${extra})`;
+  return `[${done}/${total}] ${runName(experiment, s.label)}: ${parts.join(', ')} (${Math.round(s.seconds)}s${extra})`;
 }

@@ -257,9 +257,37 @@ export function checkpointsDir(dbFile: string): string {
 export interface OpenOptions {
   /** Fail with a UserError (naming `option`) if the file does not exist, instead of creating it. */
   mustExist?: boolean;
+  /**
+   * Open read-only (default: mustExist): nothing is ever written to the file, not even the schema or the
+   * journal mode, and a file that is not a genmeasures results database is refused as it is.
+   */
+  readonly?: boolean;
   option?: string;
   /** Busy timeout in ms (default 60 s). */
   busyTimeoutMs?: number;
+}
+
+/**
+ * Why the open database is not a genmeasures results database of this version, or null if it is one
+ * (or holds no table at all: a new, empty database). Only reads.
+ */
+function schemaProblem(db: Database.Database, file: string, option: string): UserError | 'empty' | null {
+  const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
+  if (tables.length === 0) return 'empty';
+  const columns = (table: string) => new Set((db.prepare(`PRAGMA table_info(${JSON.stringify(table)})`).all() as { name: string }[]).map((c) => c.name));
+  const listed = tables.length <= 6 ? tables.join(', ') : `${tables.slice(0, 6).join(', ')}, …`;
+  const foreign = (why: string) => new UserError(`${option}: ${file} is not a genmeasures results database (${why}; its tables: ${listed})`);
+  if (!tables.includes('meta')) return foreign('no "meta" table');
+  const metaCols = columns('meta');
+  if (!metaCols.has('name') || !metaCols.has('value')) return foreign('its "meta" table is not genmeasures\'');
+  const version = db.prepare("SELECT value FROM meta WHERE name = 'schema_version'").get() as { value: string } | undefined;
+  if (!version) return foreign('no schema_version in its "meta" table');
+  if (Number(version.value) !== SCHEMA_VERSION) return new UserError(`${option}: ${file} has schema version ${version.value}; this genmeasures reads version ${SCHEMA_VERSION}`);
+  if (!tables.includes('runs')) return foreign('no "runs" table');
+  const runCols = columns('runs');
+  const missing = RUN_COLUMNS.filter((c) => !runCols.has(c));
+  if (missing.length > 0) return foreign(`its "runs" table lacks the column${missing.length > 1 ? 's' : ''} ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`);
+  return null;
 }
 
 export class Store {
@@ -271,11 +299,19 @@ export class Store {
     this.file = file;
   }
 
+  /**
+   * Open (or, unless mustExist, create) a results database. An existing file must be a genmeasures
+   * results database of this schema version: any other SQLite database (another application's) is a
+   * one-line UserError and is left exactly as it was. Read-only opens (export, report, --dry-run) never
+   * write to the file: a 0-byte or table-less file is refused, not turned into a database.
+   */
   static open(file: string, opts: OpenOptions = {}): Store {
     const option = opts.option ?? '--db';
-    if (opts.mustExist) {
+    const readonly = opts.readonly ?? !!opts.mustExist;
+    if (opts.mustExist || readonly) {
       if (!fs.existsSync(file)) throw new UserError(`${option}: ${file} does not exist (run an experiment first: genmeasures run width --preset quick --db ${file})`);
       if (fs.statSync(file).isDirectory()) throw new UserError(`${option}: ${file} is a folder, not a database file`);
+      if (readonly && fs.statSync(file).size === 0) throw new UserError(`${option}: ${file} is an empty file (0 bytes), not a genmeasures results database`);
     } else {
       try {
         fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -286,26 +322,26 @@ export class Store {
     }
     let db: Database.Database;
     try {
-      db = new Database(file, { fileMustExist: !!opts.mustExist, timeout: opts.busyTimeoutMs ?? 60000 });
+      db = new Database(file, { readonly, fileMustExist: !!opts.mustExist || readonly, timeout: opts.busyTimeoutMs ?? 60000 });
     } catch (e) {
       throw new UserError(`${option}: cannot open ${file} as a database (${(e as Error).message})`);
     }
     try {
-      retryBusy(() => db.pragma('journal_mode = WAL'));
-      db.pragma('synchronous = NORMAL');
-      db.pragma('foreign_keys = ON');
       db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 60000}`);
-      const hasRuns = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").get();
-      if (!hasRuns && opts.mustExist) {
-        const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number };
-        if (tables.n > 0) throw new UserError(`${option}: ${file} is not a genmeasures results database (no "runs" table)`);
+      // Look before writing anything (the journal mode and the schema are writes).
+      const problem = retryBusy(() => schemaProblem(db, file, option));
+      if (problem instanceof UserError) throw problem;
+      if (readonly) {
+        if (problem === 'empty') throw new UserError(`${option}: ${file} is a SQLite database without any table, not a genmeasures results database`);
+      } else {
+        retryBusy(() => db.pragma('journal_mode = WAL'));
+        db.pragma('synchronous = NORMAL');
+        db.pragma('foreign_keys = ON');
+        db.transaction(() => {
+          db.exec(SCHEMA);
+          db.prepare('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
+        }).immediate();
       }
-      db.transaction(() => {
-        db.exec(SCHEMA);
-        db.prepare('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
-      }).immediate();
-      const version = (db.prepare("SELECT value FROM meta WHERE name = 'schema_version'").get() as { value: string }).value;
-      if (Number(version) !== SCHEMA_VERSION) throw new UserError(`${option}: ${file} has schema version ${version}; this genmeasures reads version ${SCHEMA_VERSION}`);
     } catch (e) {
       db.close();
       if (e instanceof UserError) throw e;

@@ -135,7 +135,10 @@ const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
 /**
  * Throw a one-line UserError when the data cannot be fed to the network: a different input shape (an
- * input of the same size is accepted when the network flattens first) or a different number of classes.
+ * input of the same size is accepted when the network flattens first) or a label that is not one of the
+ * network's outputs. The data's own number of classes does not matter: data whose highest classes are
+ * absent from the points measured, or a data set with more classes whose points all carry labels the
+ * model has, is measured.
  */
 export function checkDataMatchesNetwork(net: Network, data: Dataset): void {
   const ns = net.inputShape;
@@ -143,10 +146,13 @@ export function checkDataMatchesNetwork(net: Network, data: Dataset): void {
   const first = net.layers.find((l) => l.kind !== 'flatten');
   const flattensFirst = !first || first.kind === 'dense';
   const shapeOk = ns.join('x') === ds.join('x') || (flattensFirst && prod(ns) === prod(ds));
-  if (!shapeOk || net.numClasses !== data.numClasses) {
-    throw new UserError(
-      `the data (${data.name}: ${ds.join('x')} inputs, ${data.numClasses} classes) does not match the model (${ns.join('x')} inputs, ${net.numClasses} classes)`,
-    );
+  const describe = `the data (${data.name}: ${ds.join('x')} inputs, ${data.numClasses} classes) does not match the model (${ns.join('x')} inputs, ${net.numClasses} classes)`;
+  if (!shapeOk) throw new UserError(describe);
+  const y = data.y;
+  for (let i = 0; i < data.n; i++) {
+    if (!(y[i] >= 0 && y[i] < net.numClasses)) {
+      throw new UserError(`${describe}: point ${i} has label ${y[i]}, and the model's outputs are classes 0..${net.numClasses - 1}`);
+    }
   }
 }
 

@@ -183,7 +183,23 @@ function readWeights(modelFile: string, manifest: any[]): { specs: WeightSpec[];
   return { specs, data, ordered };
 }
 
-/** Parse a model.json file (and its weights) into a Network. */
+/** A weight array with a NaN or an infinity is not a usable model (e.g. saved from a run that diverged): a one-line UserError. */
+function checkFinite(modelFile: string, layerName: string, what: string, arr: Float32Array): void {
+  let nan = 0;
+  let inf = 0;
+  for (let i = 0; i < arr.length; i++) {
+    const v = arr[i];
+    if (v !== v) nan++;
+    else if (v === Infinity || v === -Infinity) inf++;
+  }
+  if (nan + inf === 0) return;
+  const kinds = [nan ? `${nan} NaN` : '', inf ? `${inf} infinite` : ''].filter(Boolean).join(' and ');
+  throw new UserError(
+    `${modelFile}: layer ${layerName} has ${kinds} ${what} value${nan + inf > 1 ? 's' : ''} (of ${arr.length}); the weights are not usable (did its training diverge?)`,
+  );
+}
+
+/** Parse a model.json file (and its weights) into a Network. NaN or infinite weights are refused, naming the layer. */
 export function loadNetwork(modelFile: string): Network & { notes: string[] } {
   if (!fs.existsSync(modelFile)) throw new UserError(`--model: ${modelFile} does not exist`);
   const json = readJsonOrFail(modelFile, '--model');
@@ -220,6 +236,7 @@ export function loadNetwork(modelFile: string): Network & { notes: string[] } {
       used.add(s.name);
       arr = ordered[nextOrdered++];
     }
+    checkFinite(modelFile, layerName, suffix, arr!);
     return arr!;
   };
 

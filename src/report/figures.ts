@@ -3,7 +3,7 @@
  * database. Every figure is a function (runs) → Figure; a figure without data says so (`empty`).
  * Only converged runs enter a figure (runs that did not converge are listed in the runs table only).
  */
-import type { VegaLiteSpec } from './render.js';
+import { NUMBER_LABEL_EXPR, logTicks, numberLabelExpr, type VegaLiteSpec } from './render.js';
 
 export interface CurvePoint {
   alpha: number;
@@ -14,6 +14,10 @@ export interface CurvePoint {
 /** One run as the report sees it (the store adapter maps database rows to this). */
 export interface ReportRun {
   key: string;
+  /** The training configuration's key (the checkpoint's name): runs that share it trained one network. */
+  trainKey?: string | null;
+  /** The measure options as canonical JSON: with trainKey, what makes two runs one measurement. */
+  measureOptions?: string | null;
   experiment: string;
   data: string;
   model: string;
@@ -70,15 +74,62 @@ const labelColor = {
   scale: { domain: ['true', 'random'], range: ['#1f77b4', '#d62728'] },
 };
 
+/** A log-scale position encoding's scale and axis: ticks from logTicks, each labelled. */
+export function logScaleAxis(values: number[], opts: { base?: number; ticks?: number[] } = {}): { scale: Record<string, unknown>; axis: Record<string, unknown> } {
+  const pos = values.filter(positive);
+  if (pos.length === 0) return { scale: { type: 'log' }, axis: { labelExpr: NUMBER_LABEL_EXPR } };
+  const ticks = opts.ticks ?? logTicks(Math.min(...pos), Math.max(...pos));
+  const lo = Math.min(ticks[0], ...pos);
+  const hi = Math.max(ticks[ticks.length - 1], ...pos);
+  return {
+    scale: { type: 'log', ...(opts.base ? { base: opts.base } : {}), domain: [lo, hi], nice: false },
+    // an axis that reaches 10⁴ writes 1000 as 1e3 too, so that its labels read alike
+    axis: { values: ticks, labelExpr: numberLabelExpr(ticks[ticks.length - 1] >= 1e4 ? 1e3 : 1e4), labelOverlap: false, labelFlush: false },
+  };
+}
+
+/**
+ * A log x axis whose ticks are the swept values themselves (sizes, widths), each labelled; the domain
+ * is padded so that the first and last points are not on the frame.
+ */
+export function sweptLogAxis(values: (number | null)[], base?: number): { scale: Record<string, unknown>; axis: Record<string, unknown> } {
+  const pos = [...new Set(values.filter(positive))].sort((p, q) => p - q);
+  if (pos.length === 0) return { scale: { type: 'log', ...(base ? { base } : {}) }, axis: { labelExpr: NUMBER_LABEL_EXPR } };
+  const pad = Math.pow(pos[pos.length - 1] / pos[0], 0.06) || 1.2;
+  return {
+    scale: { type: 'log', ...(base ? { base } : {}), domain: [pos[0] / Math.max(pad, 1.15), pos[pos.length - 1] * Math.max(pad, 1.15)], nice: false },
+    axis: { values: pos, labelExpr: NUMBER_LABEL_EXPR, labelOverlap: false, labelFlush: false, grid: true },
+  };
+}
+
 /** Fig. 1: the norm measures against training-set size, true vs random labels, log scale. */
 export function figure1(runs: ReportRun[]): Figure {
   const rs = byExperiment(runs, 'random-labels');
   const values = rs.flatMap((r) =>
-    NORM_MEASURES.filter((m) => positive(r.measures[m])).map((m) => ({ size: r.size, labels: r.labels, measure: MEASURE_TITLES[m], value: r.measures[m] })),
+    NORM_MEASURES.filter((m) => positive(r.measures[m])).map((m) => ({ size: r.size, labels: r.labels, measure: MEASURE_TITLES[m], value: r.measures[m] as number })),
   );
   const title = 'Fig. 1: norm-based measures, true vs random labels';
-  const caption = 'Each measure against the training-set size, for networks trained on true and on random labels (log scale). The paper: random labels give larger values, and the gap grows with size.';
+  const caption = 'Each measure against the training-set size, for networks trained on true and on random labels (log scales). The paper: random labels give larger values, and the gap grows with size.';
   if (values.length === 0) return emptyFigure('fig1', title, caption, 'No converged run of the random-labels experiment (with positive margins) in the database.');
+  const x = sweptLogAxis(values.map((v) => v.size));
+  // one panel per measure, each with its own y axis (ticks computed from its own values, all labelled)
+  const panels = NORM_MEASURES.map((m) => MEASURE_TITLES[m])
+    .filter((t) => values.some((v) => v.measure === t))
+    .map((t) => {
+      const y = logScaleAxis(values.filter((v) => v.measure === t).map((v) => v.value));
+      return {
+        title: { text: t, fontSize: 12, fontWeight: 'normal', anchor: 'middle' },
+        width: 190,
+        height: 170,
+        transform: [{ filter: { field: 'measure', equal: t } }],
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { field: 'size', type: 'quantitative', title: 'training-set size', ...x },
+          y: { field: 'value', type: 'quantitative', title: 'measure (log)', ...y },
+          color: labelColor,
+        },
+      };
+    });
   return {
     id: 'fig1',
     title,
@@ -86,19 +137,9 @@ export function figure1(runs: ReportRun[]): Figure {
     runs: rs.length,
     spec: {
       data: { values },
-      facet: { field: 'measure', type: 'nominal', title: null, sort: NORM_MEASURES.map((m) => MEASURE_TITLES[m]) },
+      concat: panels,
       columns: 4,
-      spec: {
-        width: 190,
-        height: 170,
-        mark: { type: 'line', point: true },
-        encoding: {
-          x: { field: 'size', type: 'quantitative', title: 'training-set size', scale: { type: 'log' }, axis: { tickCount: 4 } },
-          y: { field: 'value', type: 'quantitative', title: 'measure (log)', scale: { type: 'log' } },
-          color: labelColor,
-        },
-      },
-      resolve: { scale: { y: 'independent' } },
+      resolve: { scale: { y: 'independent', x: 'independent' } },
     },
   };
 }
@@ -121,8 +162,8 @@ export function figure2Sharpness(runs: ReportRun[]): Figure {
       data: { values },
       mark: { type: 'line', point: true },
       encoding: {
-        x: { field: 'size', type: 'quantitative', title: 'training-set size', scale: { type: 'log' } },
-        y: { field: 'sharpness', type: 'quantitative', title: 'sharpness ζ_α' },
+        x: { field: 'size', type: 'quantitative', title: 'training-set size (log scale)', ...sweptLogAxis(values.map((v) => v.size)) },
+        y: { field: 'sharpness', type: 'quantitative', title: 'sharpness ζ_α', axis: { labelExpr: NUMBER_LABEL_EXPR } },
         color: labelColor,
       },
     },
@@ -142,6 +183,7 @@ function biCriteria(id: string, title: string, caption: string, rs: ReportRun[],
   );
   if (values.length === 0) return emptyFigure(id, title, caption, `No converged run of the ${id.startsWith('fig2') ? 'random-labels' : id.startsWith('fig3') ? 'confusion' : 'width'} experiment with a PAC-Bayes curve in the database.`);
   const groups = [...new Set(rs.map(group))];
+  const y = logScaleAxis(values.map((v) => v.kl));
   return {
     id,
     title,
@@ -152,8 +194,8 @@ function biCriteria(id: string, title: string, caption: string, rs: ReportRun[],
       height: 260,
       data: { values },
       encoding: {
-        x: { field: 'expected_sharpness', type: 'quantitative', title: 'expected sharpness E[L̂(w+ν)] − L̂(w) (0/1 loss)' },
-        y: { field: 'kl', type: 'quantitative', title: 'KL(w + ν ‖ ν)', scale: { type: 'log' } },
+        x: { field: 'expected_sharpness', type: 'quantitative', title: 'expected sharpness E[L̂(w+ν)] − L̂(w) (0/1 loss)', axis: { labelExpr: NUMBER_LABEL_EXPR } },
+        y: { field: 'kl', type: 'quantitative', title: 'KL(w + ν ‖ ν) (log scale)', ...y },
         color: { field: 'group', type: 'ordinal', title: groupTitle, sort: groups, scale: { scheme: 'viridis' } },
         tooltip: [{ field: 'group' }, { field: 'alpha' }, { field: 'kl' }, { field: 'expected_sharpness' }],
       },
@@ -194,20 +236,27 @@ export function scale01(xs: number[]): number[] {
   return xs.map((x) => (hi > lo ? (x - lo) / (hi - lo) : 0));
 }
 
-/** Fig. 3: test error, scaled norm measures and sharpness against the confusion-set size. */
+/**
+ * Fig. 3: test error, the norm measures and sharpness against the confusion-set size, one panel each with
+ * its own y axis (scaled to a common range, the four norm curves lie on top of each other).
+ */
 export function figure3(runs: ReportRun[]): Figure {
   const rs = byExperiment(runs, 'confusion').sort((a, b) => a.confusion - b.confusion);
   const title = 'Fig. 3: different global minima (growing confusion set)';
-  const caption = 'Test error, the norm measures (each scaled to [0, 1] over the confusion sizes) and sharpness, against the number of random-labelled points added to the true-labelled training set. Measures are computed on the true-labelled part.';
+  const caption =
+    'Test error, the four norm measures and sharpness against the number of random-labelled points added to the true-labelled training set, one panel each with its own linear y axis (the measures are not rescaled: scaled to a common range, the four norm curves coincide). Measures are computed on the true-labelled part.';
   if (rs.length === 0) return emptyFigure('fig3', title, caption, 'No converged run of the confusion experiment in the database.');
-  const values: Record<string, unknown>[] = [];
-  for (const m of [...NORM_MEASURES, 'sharpness']) {
-    const pts = rs.filter((r) => typeof r.measures[m] === 'number' && Number.isFinite(r.measures[m]!));
-    if (pts.length === 0) continue;
-    const sc = scale01(pts.map((r) => (m === 'sharpness' ? r.measures[m]! : Math.log10(r.measures[m]!))));
-    pts.forEach((r, i) => values.push({ confusion: r.confusion, panel: 'measures (scaled to [0, 1])', series: MEASURE_TITLES[m], value: sc[i] }));
-  }
-  for (const r of rs) if (r.testError !== null) values.push({ confusion: r.confusion, panel: 'test error', series: 'test error', value: r.testError });
+  const values: { confusion: number; panel: string; value: number }[] = [];
+  const panels: string[] = [];
+  const add = (panel: string, pick: (r: ReportRun) => number | null | undefined) => {
+    const pts = rs.filter((r) => { const v = pick(r); return typeof v === 'number' && Number.isFinite(v); });
+    if (pts.length === 0) return;
+    panels.push(panel);
+    for (const r of pts) values.push({ confusion: r.confusion, panel, value: pick(r)! });
+  };
+  add('test error', (r) => r.testError);
+  for (const m of [...NORM_MEASURES, 'sharpness']) add(MEASURE_TITLES[m], (r) => r.measures[m]);
+  const x = { field: 'confusion', type: 'quantitative', title: 'random-labelled points added', axis: { tickCount: 4, labelExpr: NUMBER_LABEL_EXPR } };
   return {
     id: 'fig3',
     title,
@@ -215,17 +264,24 @@ export function figure3(runs: ReportRun[]): Figure {
     runs: rs.length,
     spec: {
       data: { values },
-      facet: { field: 'panel', type: 'nominal', title: null, sort: ['test error', 'measures (scaled to [0, 1])'] },
-      spec: {
-        width: 300,
-        height: 220,
-        mark: { type: 'line', point: true },
+      concat: panels.map((panel) => ({
+        title: { text: panel, fontSize: 12, fontWeight: 'normal', anchor: 'middle' },
+        width: 210,
+        height: 150,
+        transform: [{ filter: { field: 'panel', equal: panel } }],
+        mark: { type: 'line', color: panel === 'test error' ? '#d62728' : '#1f77b4', point: { color: panel === 'test error' ? '#d62728' : '#1f77b4' } },
         encoding: {
-          x: { field: 'confusion', type: 'quantitative', title: 'confusion-set size (random-labelled points)' },
-          y: { field: 'value', type: 'quantitative', title: null },
-          color: { field: 'series', type: 'nominal', title: null },
+          x,
+          y: {
+            field: 'value',
+            type: 'quantitative',
+            title: null,
+            scale: { zero: false },
+            axis: panel === 'test error' ? { format: '.0%', tickCount: 5 } : { labelExpr: NUMBER_LABEL_EXPR, tickCount: 5 },
+          },
         },
-      },
+      })),
+      columns: 3,
       resolve: { scale: { y: 'independent' } },
     },
   };
@@ -246,6 +302,7 @@ export function figure4Errors(runs: ReportRun[]): Figure {
     { width: r.width, kind: 'train error', error: r.trainError, converged: r.converged ? 'yes' : 'no' },
     { width: r.width, kind: 'test error', error: r.testError, converged: r.converged ? 'yes' : 'no' },
   ]).filter((v) => v.error !== null);
+  const x = { field: 'width', type: 'quantitative', title: 'hidden units (log scale)', ...sweptLogAxis(rs.map((r) => r.width), 2) };
   return {
     id: 'fig4-errors',
     title,
@@ -256,11 +313,11 @@ export function figure4Errors(runs: ReportRun[]): Figure {
       height: 220,
       data: { values },
       layer: [
-        { mark: { type: 'line' }, encoding: { x: { field: 'width', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'hidden units' }, y: { field: 'error', type: 'quantitative', title: 'error' }, color: { field: 'kind', type: 'nominal', title: null } } },
+        { mark: { type: 'line' }, encoding: { x, y: { field: 'error', type: 'quantitative', title: 'error', axis: { format: '.0%' } }, color: { field: 'kind', type: 'nominal', title: null } } },
         {
           mark: { type: 'point', size: 50 },
           encoding: {
-            x: { field: 'width', type: 'quantitative', scale: { type: 'log', base: 2 } },
+            x,
             y: { field: 'error', type: 'quantitative' },
             color: { field: 'kind', type: 'nominal', title: null },
             fill: { condition: { test: "datum.converged === 'yes'", field: 'kind', type: 'nominal' }, value: 'white' },
@@ -329,8 +386,8 @@ export function figure4Measures(runs: ReportRun[]): Figure {
         height: 230,
         mark: { type: 'line', point: true },
         encoding: {
-          x: { field: 'width', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'hidden units' },
-          y: { field: 'log10', type: 'quantitative', title: 'log10 measure' },
+          x: { field: 'width', type: 'quantitative', title: 'hidden units (log scale)', ...sweptLogAxis(rs.map((r) => r.width), 2) },
+          y: { field: 'log10', type: 'quantitative', title: 'log10 measure', axis: { labelExpr: NUMBER_LABEL_EXPR } },
           color: { field: 'measure', type: 'nominal', title: 'measure', sort: [...NORM_MEASURES] },
         },
       },

@@ -1,10 +1,13 @@
 /** Read the runs of a results database as the report sees them. */
+import { canonicalJson } from '../experiments/plan.js';
 import { Store, StoredRun } from '../experiments/store.js';
 import type { ReportRun, CurvePoint } from './figures.js';
 
 export function toReportRun(r: StoredRun): ReportRun {
   return {
     key: r.key,
+    trainKey: r.train_key,
+    measureOptions: canonicalJson(r.measure_options),
     experiment: r.experiment,
     data: r.data,
     model: r.model,

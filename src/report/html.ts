@@ -62,18 +62,54 @@ export function figureHtml({ figure: f, svg }: RenderedFigure): string {
   return `<figure id="${f.id}" data-figure="${f.id}" data-empty="${svg ? 'false' : 'true'}"><h3>${escapeHtml(f.title)}</h3>${body}<figcaption>${escapeHtml(f.caption)} <span class="muted">(${f.runs} runs)</span>${files}</figcaption></figure>`;
 }
 
+const UNDEFINED_WHY: Record<string, string> = {
+  'constant measure': 'the measure takes the same value on every run compared',
+  'constant gap': 'the generalization gap is the same on every run compared',
+  'too few runs': 'fewer than two runs to compare',
+};
+
+/**
+ * The ranking table. A τ or ψ that is undefined because the measure (or the gap) is constant over the
+ * runs compared reads "undefined*" (not 0, which would mean "no better than chance"), with a footnote;
+ * one with nothing to compare reads "—". The footnotes also say how many runs were merged as repeats of
+ * a training configuration.
+ */
 export function rankingHtml(rows: MeasureRanking[]): string {
   const hypers = [...new Set(rows.flatMap((r) => Object.keys(r.perHyper)))].sort();
+  let undefinedUsed = false;
+  const undef = (why: string) => {
+    undefinedUsed = true;
+    return `<span class="muted" title="${escapeHtml(`undefined: ${why}`)}">undefined*</span>`;
+  };
+  const tauCell = (r: MeasureRanking) =>
+    r.tau !== null ? fmt(r.tau) : r.tauUndefined === 'constant measure' || r.tauUndefined === 'constant gap' ? undef(UNDEFINED_WHY[r.tauUndefined]) : '—';
+  const psiOf = (p: { psi: number | null; cells: number; constant?: number } | undefined) => {
+    if (!p) return '—';
+    if (p.psi !== null) return `${fmt(p.psi)} <span class="muted">(${p.cells})</span>`;
+    return p.constant ? undef(`constant within each of the ${p.constant} groups`) : '—';
+  };
+  const psiCell = (r: MeasureRanking) => {
+    if (r.psi !== null) return fmt(r.psi);
+    const groups = Object.values(r.perHyper);
+    return groups.length && groups.some((p) => p.constant) && groups.every((p) => p.psi === null) ? undef('the measure is constant within every group of runs compared') : '—';
+  };
   const head = `<tr><th class="l">measure</th><th>Kendall τ</th><th>Ψ (granulated)</th>${hypers.map((h) => `<th>ψ_${escapeHtml(h)}</th>`).join('')}<th>runs</th></tr>`;
   const body = rows
-    .map(
-      (r) =>
-        `<tr><td class="l">${escapeHtml(r.measure)}</td><td>${fmt(r.tau)}</td><td>${fmt(r.psi)}</td>${hypers
-          .map((h) => `<td>${r.perHyper[h] ? `${fmt(r.perHyper[h].psi)} <span class="muted">(${r.perHyper[h].cells})</span>` : '—'}</td>`)
-          .join('')}<td>${r.runs}</td></tr>`,
-    )
+    .map((r) => `<tr><td class="l">${escapeHtml(r.measure)}</td><td>${tauCell(r)}</td><td>${psiCell(r)}</td>${hypers.map((h) => `<td>${psiOf(r.perHyper[h])}</td>`).join('')}<td>${r.runs}</td></tr>`)
     .join('\n');
-  return `<table id="ranking">${head}\n${body}</table>`;
+  const notes: string[] = [];
+  if (undefinedUsed) {
+    notes.push(
+      '* undefined: the measure (or the generalization gap) takes one value on every run compared, so there is no ordering to compare with the gap (for example <code>params</code> over runs of one network size). Such groups are left out of ψ and Ψ.',
+    );
+  }
+  const duplicates = Math.max(0, ...rows.map((r) => r.duplicates ?? 0));
+  if (duplicates > 0) {
+    notes.push(
+      `Each network counts once: ${duplicates} run${duplicates === 1 ? '' : 's'} that repeat${duplicates === 1 ? 's' : ''} a training configuration measured with the same options (the same network recorded by two experiments, e.g. the random-labels sweep's true-label run and the confusion sweep's run without confusion set) ${duplicates === 1 ? 'is' : 'are'} left out of τ and Ψ.`,
+    );
+  }
+  return `<table id="ranking">${head}\n${body}</table>${notes.map((n) => `\n<p class="meta ranking-note">${n}</p>`).join('')}`;
 }
 
 export function runsTableHtml(runs: ReportRun[]): string {

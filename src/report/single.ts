@@ -3,7 +3,7 @@
  * the training margins (with γ marked), and the PAC-Bayes bi-criteria curve, in one self-contained HTML file.
  */
 import type { MeasureReport } from '../measures/types.js';
-import { writeFileAtomic } from '../util/fsx.js';
+import { writeOutput, type OutputTarget } from '../util/output.js';
 import { REPORT_CSS, escapeHtml, fmt } from './html.js';
 import { toSvg, VegaLiteSpec } from './render.js';
 
@@ -55,7 +55,12 @@ export function curveSpec(report: MeasureReport): VegaLiteSpec | null {
   };
 }
 
-export async function writeModelReport(file: string, input: ModelReportInput): Promise<void> {
+/**
+ * Write the report to `file`: a path (checked now) or a target checked earlier with checkOutputFile
+ * ('-' is standard output; a regular file is replaced atomically; see util/output.ts). File-system
+ * failures are one-line UserErrors naming `option`.
+ */
+export async function writeModelReport(file: string | OutputTarget, input: ModelReportInput, option = '--html'): Promise<void> {
   const { report } = input;
   const gamma = report.measures.margin ?? null;
   const hist = await toSvg(marginHistogramSpec(input.margins, gamma));
@@ -80,5 +85,5 @@ ${report.notes.length ? `<h3>Notes</h3><ul>${report.notes.map((n) => `<li>${esca
 ${curve ? `<figure data-figure="pac-bayes" data-empty="false"><div class="figure-svg">${strip(curve)}</div><figcaption>KL against expected sharpness over the α grid.</figcaption></figure>` : '<figure data-figure="pac-bayes" data-empty="true"><div class="empty">No data: the PAC-Bayes curve was not computed (add pac_bayes to --measures).</div></figure>'}
 </body></html>
 `;
-  writeFileAtomic(file, html);
+  writeOutput(file, html, option);
 }

@@ -25,6 +25,12 @@ export interface RunConfig {
   maxEpochs: number;
   /** Wall-clock cap in minutes; null = none. */
   maxMinutes: number | null;
+  /**
+   * Number of classes (outputs of the network), --classes; absent = the data set's (the largest training
+   * label + 1 for IDX files). Absent, not null, when not given: the configuration is hashed into run and
+   * checkpoint keys (experiments/plan.ts), which must not change for the configurations without it.
+   */
+  classes?: number;
 }
 
 export const DEFAULT_CONFIG: RunConfig = {
@@ -60,5 +66,7 @@ export function makeConfig(partial: Partial<RunConfig>): RunConfig {
     throw new UserError(`--train-size: ${c.trainSize} must be a positive whole number`);
   }
   if (!(Number.isInteger(c.confusion) && c.confusion >= 0)) throw new UserError(`--confusion: ${c.confusion} must be a whole number ≥ 0`);
+  if (c.classes === undefined || c.classes === null) delete c.classes;
+  else if (!(Number.isInteger(c.classes) && c.classes >= 2)) throw new UserError(`--classes: ${c.classes} must be a whole number ≥ 2`);
   return c;
 }

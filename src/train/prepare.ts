@@ -10,7 +10,7 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import { UserError } from '../errors.js';
-import { loadData } from '../data/index.js';
+import { emptyClasses, loadData } from '../data/index.js';
 import { channelStats, complement, normalize, randomLabels, subsetIndices, take, withConfusion } from '../data/transforms.js';
 import { ChannelStats, Dataset } from '../data/types.js';
 import { readJsonOrFail } from '../util/fsx.js';
@@ -26,9 +26,16 @@ export interface PreparedData {
   stats: ChannelStats;
 }
 
-export function prepareData(config: RunConfig): PreparedData {
-  const split = loadData(config.data); // the data depends on its spec only, not on the run seed
+/**
+ * `checkClasses` (default true): refuse labels inferred from the data (IDX) whose range 0..max leaves
+ * classes without a training example, unless --classes says how many classes there are (a stray label
+ * of 200 would otherwise train a 201-class network). Measuring a recorded run passes false.
+ */
+export function prepareData(config: RunConfig, opts: { checkClasses?: boolean } = {}): PreparedData {
+  // the data depends on its spec only, not on the run seed
+  const split = loadData(config.data, config.classes !== undefined ? { classes: config.classes } : {});
   const full = split.train;
+  if (opts.checkClasses ?? true) checkClassRange(full, config.data);
   let trueSet: Dataset = full;
   let indices: Int32Array | null = null;
   if (config.trainSize !== null) {
@@ -55,6 +62,21 @@ export function prepareData(config: RunConfig): PreparedData {
   };
 }
 
+/** The number of classes a network is trained for must be at least 2, and inferred classes must all occur. */
+export function checkClassRange(full: Dataset, spec: string): void {
+  if (full.numClasses < 2) {
+    throw new UserError(`--data ${spec}: every training label is ${full.numClasses - 1}, so there is one class; a classifier needs at least 2 (--classes N sets the number of classes)`);
+  }
+  if (!full.classesInferred) return;
+  const empty = emptyClasses(full);
+  if (empty.length === 0) return;
+  const k = full.numClasses;
+  const shown = empty.length <= 5 ? empty.join(', ') : `${empty.slice(0, 5).join(', ')}, …`;
+  throw new UserError(
+    `--data ${spec}: the training labels run from 0 to ${k - 1}, but ${empty.length} of these ${k} classes have no training point (${shown}); pass --classes ${k} to train a ${k}-class network anyway`,
+  );
+}
+
 /** Resolve a run's run.json from a path to the file or to its folder. */
 export function resolveRunJson(p: string): string {
   if (fs.existsSync(p) && fs.statSync(p).isDirectory()) return path.join(p, 'run.json');
@@ -70,7 +92,7 @@ export function loadRunData(runJsonPath: string): PreparedData & { config: RunCo
   const run = readJsonOrFail(file, '--data');
   if (!run || typeof run !== 'object' || !run.config) throw new UserError(`--data: ${file} is not a genmeasures run.json (no "config")`);
   const config = makeConfig(run.config);
-  const prepared = prepareData(config);
+  const prepared = prepareData(config, { checkClasses: false }); // the run's network fixed its classes
   const recorded: ChannelStats | undefined = run.data?.normalization;
   if (recorded) {
     const same = recorded.mean.every((m, i) => Math.abs(m - prepared.stats.mean[i]) <= 1e-6 * Math.max(1, Math.abs(m)))

@@ -7,16 +7,16 @@
  * Files are written into a temporary folder beside DIR and renamed into place at the end, so an
  * interrupted or failed run leaves nothing half-written in DIR.
  */
-import fs from 'node:fs';
 import path from 'node:path';
-import { UserError } from '../errors.js';
 import { buildNetwork } from '../models/spec.js';
 import { Network, countParams } from '../models/network.js';
 import { saveNetwork } from '../models/io.js';
 import { writeFileAtomic } from '../util/fsx.js';
+import { makeDirLikeMkdir } from '../util/dirs.js';
+import { checkOutputFolder, writeFolderAtomicSync, type FolderRule } from '../util/output.js';
 import { RunConfig } from './config.js';
 import { prepareData } from './prepare.js';
-import { EpochRecord, evaluate, train } from './sgd.js';
+import { EpochRecord, evaluate, throwIfDiverged, train } from './sgd.js';
 
 export const RUN_FORMAT_VERSION = 1;
 
@@ -56,15 +56,19 @@ export interface TrainRunOptions {
   onStart?(info: { m: number; params: number; testSize: number | null }): void;
 }
 
-/** Fail early (before any training) if `out` cannot be used. */
-export function checkOutDir(out: string, force: boolean): void {
-  if (fs.existsSync(out)) {
-    if (!fs.statSync(out).isDirectory()) throw new UserError(`--out: ${out} exists and is not a folder`);
-    const entries = fs.readdirSync(out);
-    if (entries.length > 0 && !force) {
-      throw new UserError(`--out: ${out} is not empty${entries.includes('run.json') ? ' (it holds a run)' : ''}; choose another folder or pass --force to replace it`);
-    }
-  }
+/** What `--out` may replace: only a genmeasures run folder (one holding run.json), and only with --force. */
+function runFolderRule(force: boolean): FolderRule {
+  return { marker: 'run.json', what: 'a genmeasures run folder', replace: force, replaceHint: 'choose another folder or pass --force to replace it' };
+}
+
+/**
+ * Fail early (before any training) if `out` cannot be used: it must be absent, an empty folder, or (with
+ * `force`) a run folder (one with run.json); any other folder is refused even with --force, so --force
+ * never deletes what genmeasures did not write. Its nearest existing parent must be a writable folder.
+ * A symbolic link is followed (the folder it points to is replaced). Returns the resolved path.
+ */
+export function checkOutDir(out: string, force: boolean, option = '--out'): string {
+  return checkOutputFolder(out, option, runFolderRule(force));
 }
 
 export function widthsOf(net: Network): number[] {
@@ -83,6 +87,7 @@ export async function trainRun(config: RunConfig, backend: string, opts: TrainRu
   opts.onStart?.({ m: data.train.n, params: countParams(initial), testSize: data.test ? data.test.n : null });
   const startedAt = new Date().toISOString();
   const result = await train(initial, data.train, config, { onEpoch: opts.onEpoch });
+  throwIfDiverged(result, config); // a diverged run is not a trained model: never saved (sgd.ts)
   const trainEval = await evaluate(result.net, data.train);
   const testEval = data.test ? await evaluate(result.net, data.test) : null;
   const record: RunRecord = {
@@ -119,24 +124,24 @@ export async function trainRun(config: RunConfig, backend: string, opts: TrainRu
   return { record, net: result.net, initial };
 }
 
-/** Write a run folder atomically: into a temporary sibling folder, then renamed to `out`. */
-export function saveRun(out: string, record: RunRecord, net: Network, initial: Network, force: boolean): void {
-  const abs = path.resolve(out);
-  const parent = path.dirname(abs);
-  fs.mkdirSync(parent, { recursive: true });
-  const tmp = fs.mkdtempSync(path.join(parent, `.${path.basename(abs)}.tmp-`));
-  try {
-    saveNetwork(net, path.join(tmp, 'model.json'));
-    saveNetwork(initial, path.join(tmp, 'initial', 'model.json'));
-    writeFileAtomic(path.join(tmp, 'run.json'), JSON.stringify(record, null, 1));
-    if (fs.existsSync(abs)) {
-      if (!force && fs.readdirSync(abs).length > 0) throw new UserError(`--out: ${out} is not empty; pass --force to replace it`);
-      fs.rmSync(abs, { recursive: true, force: true });
-    }
-    fs.renameSync(tmp, abs);
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
+/**
+ * Write a run folder atomically: into a temporary sibling folder, then renamed to `out` (an existing run
+ * folder, replaced with `force`, is moved aside and deleted only once the new one is in place). Disk
+ * full, read-only or forbidden places are one-line UserErrors naming `option` and `out`.
+ */
+export function saveRun(out: string, record: RunRecord, net: Network, initial: Network, force: boolean, option = '--out'): void {
+  const target = checkOutDir(out, force, option);
+  writeFolderAtomicSync(
+    target,
+    option,
+    out,
+    (tmp) => {
+      makeDirLikeMkdir(tmp); // mkdtemp makes 0700 folders: the run folder gets the mode mkdir gives (umask)
+      saveNetwork(net, path.join(tmp, 'model.json'));
+      saveNetwork(initial, path.join(tmp, 'initial', 'model.json'));
+      writeFileAtomic(path.join(tmp, 'run.json'), JSON.stringify(record, null, 1));
+    },
+    () => checkOutDir(out, force, option), // a folder that appeared meanwhile must still be replaceable
+    force,
+  );
 }
-

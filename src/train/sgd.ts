@@ -3,11 +3,13 @@
  * w ← w − lr·v), mini-batches of 64 drawn from a seeded reshuffle each epoch (the last partial batch
  * kept), mean cross-entropy loss, no weight decay, no augmentation. Stops when the epoch-average
  * training cross-entropy (averaged over the epoch's mini-batches, as they were seen) falls below the
- * target, or at the epoch / time cap ("did not converge").
+ * target, or at the epoch / time cap ("did not converge"), or as soon as the loss or a weight becomes NaN or
+ * infinite ("diverged at epoch E: …"; TrainResult.diverged, and throwIfDiverged for callers that save runs).
  */
 import { Dataset, exampleSize } from '../data/types.js';
 import { Network, cloneNetwork, parameterArrays, weightLayers } from '../models/network.js';
 import { SgdProgram, lossGrad, stepFlops } from '../engine/programs.js';
+import { UserError } from '../errors.js';
 import { Rng, deriveSeed } from '../util/random.js';
 import { RunConfig } from './config.js';
 
@@ -26,6 +28,63 @@ export interface TrainResult {
   converged: boolean;
   stopReason: string;
   seconds: number;
+  /**
+   * Set when training stopped because the loss or a weight became NaN or infinite (then converged is
+   * false and stopReason is "diverged at epoch E: …"); the weights in `net` are not a usable model.
+   */
+  diverged: { epoch: number; loss: number; reason: string } | null;
+}
+
+/**
+ * A training run that diverged (its loss or a weight became NaN or infinite). A user error for `train`
+ * (a smaller --lr helps); a sweep records the run as failed and goes on (experiments/execute.ts).
+ */
+export class TrainingDivergedError extends UserError {
+  constructor(message: string, readonly epoch: number, readonly reason: string) {
+    super(message);
+    this.name = 'TrainingDivergedError';
+  }
+}
+
+/** Throw a TrainingDivergedError if the run diverged: a diverged run must not be saved as a trained model. */
+export function throwIfDiverged(result: TrainResult, config: Pick<RunConfig, 'lr'>): void {
+  const d = result.diverged;
+  if (!d) return;
+  throw new TrainingDivergedError(`training diverged at epoch ${d.epoch} (${d.reason}); try a smaller --lr (it was ${config.lr})`, d.epoch, d.reason);
+}
+
+/** The first parameter array holding a NaN or an infinity: which one, and how many such values it has. */
+export function nonFiniteParams(params: Float32Array[]): { index: number; nan: number; inf: number } | null {
+  for (let k = 0; k < params.length; k++) {
+    const a = params[k];
+    let nan = 0;
+    let inf = 0;
+    for (let i = 0; i < a.length; i++) {
+      const v = a[i];
+      if (v - v !== 0) {
+        // NaN or ±Infinity (v − v is NaN for both, 0 for every finite v)
+        if (v !== v) nan++;
+        else inf++;
+      }
+    }
+    if (nan + inf > 0) return { index: k, nan, inf };
+  }
+  return null;
+}
+
+const fmtLoss = (v: number) => (Number.isFinite(v) ? v.toPrecision(4) : String(v));
+
+/**
+ * `value` (below `bound`) with enough significant digits (at least `digits`) that the printed number is
+ * still below `bound`: 0.009998 against 0.01 is "0.009998", not "0.0100".
+ */
+export function formatBelow(value: number, bound: number, digits = 4): string {
+  if (!Number.isFinite(value)) return String(value);
+  for (let p = digits; p <= 17; p++) {
+    const s = value.toPrecision(p);
+    if (value < bound ? Number(s) < bound : Number(s) !== bound) return s;
+  }
+  return String(value);
 }
 
 export interface TrainCallbacks {
@@ -53,28 +112,51 @@ export async function train(initial: Network, data: Dataset, config: RunConfig, 
   const deadline = config.maxMinutes !== null ? start + config.maxMinutes * 60000 : Infinity;
   let converged = false;
   let stopReason = '';
+  let diverged: TrainResult['diverged'] = null;
   const n = data.n;
+  // parameter array → "dense_2/kernel", as model.json names it (io.ts: one counter per layer kind)
+  const counters: Record<string, number> = {};
+  const layerOfParam = weightLayers(net).flatMap((l) => {
+    const name = `${l.kind}_${(counters[l.kind] = (counters[l.kind] ?? 0) + 1)}`;
+    return l.bias ? [`${name}/kernel`, `${name}/bias`] : [`${name}/kernel`];
+  });
   for (let epoch = 1; epoch <= config.maxEpochs; epoch++) {
     const t0 = Date.now();
     const perm = new Rng(deriveSeed(config.seed, `epoch:${epoch}`)).permutation(n);
     const order = new BigInt64Array(n);
     for (let i = 0; i < n; i++) order[i] = BigInt(perm[i]);
     const sums = { loss: 0, wrong: 0 };
+    let bad: string | null = null;
+    let seen = 0;
     for (let first = 0; first < batches; first += perCall) {
-      const r = await sgd.steps(data.x, y64, order, n, first, Math.min(perCall, batches - first));
+      const count = Math.min(perCall, batches - first);
+      const r = await sgd.steps(data.x, y64, order, n, first, count);
       sums.loss += r.lossSum;
       sums.wrong += r.wrong;
+      seen = Math.min(n, (first + count) * config.batchSize);
+      // Stop as soon as the loss or a weight is NaN or infinite: nothing after that can recover.
+      if (!Number.isFinite(r.lossSum)) {
+        bad = `loss ${fmtLoss(sums.loss / seen)}`;
+        break;
+      }
+      const nf = nonFiniteParams(sgd.params);
+      if (nf) {
+        const what = [nf.nan ? `${nf.nan} NaN` : '', nf.inf ? `${nf.inf} infinite` : ''].filter(Boolean).join(' and ');
+        bad = `loss ${fmtLoss(sums.loss / seen)}, ${what} weight${nf.nan + nf.inf > 1 ? 's' : ''} in ${layerOfParam[nf.index] ?? `parameter ${nf.index}`}`;
+        break;
+      }
     }
-    const rec: EpochRecord = { epoch, loss: sums.loss / n, error: sums.wrong / n, seconds: (Date.now() - t0) / 1000 };
+    const rec: EpochRecord = { epoch, loss: sums.loss / (bad ? seen : n), error: sums.wrong / (bad ? seen : n), seconds: (Date.now() - t0) / 1000 };
     history.push(rec);
     cb.onEpoch?.(rec, config);
-    if (!Number.isFinite(rec.loss)) {
-      stopReason = `did not converge: the loss diverged (${rec.loss}) at epoch ${epoch}`;
+    if (bad) {
+      diverged = { epoch, loss: rec.loss, reason: bad };
+      stopReason = `diverged at epoch ${epoch}: ${bad}`;
       break;
     }
     if (rec.loss < config.targetLoss) {
       converged = true;
-      stopReason = `epoch-average cross-entropy ${rec.loss.toPrecision(3)} < ${config.targetLoss} at epoch ${epoch}`;
+      stopReason = `epoch-average cross-entropy ${formatBelow(rec.loss, config.targetLoss)} < ${config.targetLoss} at epoch ${epoch}`;
       break;
     }
     if (Date.now() >= deadline) {
@@ -91,7 +173,7 @@ export async function train(initial: Network, data: Dataset, config: RunConfig, 
     l.kernel = sgd.params[k++];
     if (l.bias) l.bias = sgd.params[k++];
   }
-  return { net, history, converged, stopReason, seconds: (Date.now() - start) / 1000 };
+  return { net, history, converged, stopReason, seconds: (Date.now() - start) / 1000, diverged };
 }
 
 export interface Evaluation {

@@ -2,12 +2,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
+import { fsUserError } from './output.js';
 
-/** Write a file atomically: nothing half-written is ever left under `file`'s name. */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+/**
+ * Write a file atomically: nothing half-written is ever left under `file`'s name (a temporary file in
+ * the same folder, then renamed; missing folders are created). For the program's own files (run folders,
+ * report figures); a path the user names goes through util/output.ts, which also handles devices,
+ * FIFOs, symbolic links and standard output. With `option`, a file-system failure (disk full, read-only,
+ * permission denied, …) becomes a one-line UserError "OPTION: FILE: cause"; without, the error is
+ * thrown as it is (for callers that map it themselves).
+ */
+export function writeFileAtomic(file: string, data: string | Uint8Array, option?: string): void {
   const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
   try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(tmp, data);
     fs.renameSync(tmp, file);
   } catch (e) {
@@ -16,7 +24,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     } catch {
       /* ignore */
     }
-    throw e;
+    throw option === undefined ? e : fsUserError(e, option, file);
   }
 }
 

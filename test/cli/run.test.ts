@@ -74,7 +74,7 @@ test('run: a tiny sweep prints one line per run and a summary; a second run skip
   const r = runCli(args);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
-  assert.equal(lines.filter((l) => /^\[\d\/3\] width width=\d+: /.test(l)).length, 3, r.stdout);
+  assert.equal(lines.filter((l) => /^\[\d\/3\] width=\d+: /.test(l)).length, 3, r.stdout);
   assert.match(r.stdout, /train err [\d.]+%, test err [\d.]+%, l2 \S+, sharpness \S+ \(\d+s\)/);
   assert.match(r.stdout, /^width: 3 of 3 runs recorded \(3 now\) in \S+; db /m);
   assert.match(r.stderr, /width \(preset quick\): 3 runs; 3 to run on 2 workers/);

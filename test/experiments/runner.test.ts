@@ -151,7 +151,7 @@ test('runner: a run that fails is recorded as failed and retried; bad input stop
 
   // bad input (a subset larger than the data) is a UserError that names the run, and nothing is recorded for it
   const tooBig = widthPlan('quick', { data: DATA, widths: [8], trainSize: 100000, maxEpochs: 5, measureOptions: { measures: ['margin'] } });
-  await assert.rejects(runPlan(tooBig, { db, workers: 1, engine: { device: 'cpu', threads: 1 } }), (e) => e instanceof UserError && /^width width=8: .*--train-size 100000 is larger/.test(e.message));
+  await assert.rejects(runPlan(tooBig, { db, workers: 1, engine: { device: 'cpu', threads: 1 } }), (e) => e instanceof UserError && /^width=8: .*--train-size 100000 is larger/.test(e.message));
   store = Store.open(db, { mustExist: true });
   assert.deepEqual(store.count(), { done: 2, failed: 0 });
   store.close();

@@ -14,8 +14,9 @@ test('Kendall τ-a by hand, with ties', () => {
   // pairs (i<j): (0,1) +·+ = 1; (0,2) +·+ = 1; (0,3) +·+ = 1; (1,2) 0 (μ tie); (1,3) −·+ ... sign(2−3)=−1, sign(3−2)=+1 → −1;
   // (2,3) sign(2−3)=−1 · sign(2−2)=0 → 0.  Sum = 2 over 6 unordered pairs → τ = 2/6.
   assert.ok(Math.abs(kendallTau([1, 2, 2, 3], [1, 3, 2, 2])! - 1 / 3) < 1e-15);
-  // all μ tied → 0
-  assert.equal(kendallTau([7, 7, 7], [1, 2, 3]), 0);
+  // all μ tied (a constant measure) or all gaps tied: undefined, not 0
+  assert.equal(kendallTau([7, 7, 7], [1, 2, 3]), null);
+  assert.equal(kendallTau([1, 2, 3], [0.5, 0.5, 0.5]), null);
   // three points, one discordant pair: μ=[1,2,3], g=[1,3,2]: (0,1)+1, (0,2)+1, (1,2) −1 → 1/3
   assert.ok(Math.abs(kendallTau([1, 2, 3], [1, 3, 2])! - 1 / 3) < 1e-15);
 });
