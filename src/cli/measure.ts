@@ -128,7 +128,7 @@ export function loadMeasureData(o: ParsedOptions): LoadedData {
       description = `${file} (the run's training set, normalised as in training)`;
       if (rd.trueCount > 0 && rd.trueCount < rd.train.n) {
         data = { ...rd.train, n: rd.trueCount, x: rd.train.x.subarray(0, rd.trueCount * rd.train.shape[0] * rd.train.shape[1] * rd.train.shape[2]), y: rd.train.y.subarray(0, rd.trueCount) };
-        notes.push(`measured on the ${rd.trueCount} true-labelled training points of the run (its ${rd.train.n - rd.trueCount} random-labelled confusion points left out, SPEC experiment 2)`);
+        notes.push(`measured on the ${rd.trueCount} true-labelled training points of the run (its ${rd.train.n - rd.trueCount} random-labelled confusion points left out, as in the paper's experiment 2)`);
       }
     }
   } else {

@@ -1,5 +1,5 @@
 /**
- * The complexity measures of Neyshabur et al. (NIPS 2017) and SPEC, as a registry: every measure is a
+ * The complexity measures of Neyshabur et al. (NIPS 2017), as defined in docs/definitions.md, as a registry: every measure is a
  * `MeasureDef { name, summary, needs, compute(ctx) }` defined in its family's file; adding one is adding
  * it to that file's `measures` list (or a new file's list, imported below).
  *

@@ -3,11 +3,11 @@
  *
  * - A dense layer's W_i is the TRANSPOSE of its TF.js kernel [in, out]: row j of W_i holds the incoming
  *   weights of output unit j.
- * - A convolution is the linear operator it is on its actual input shape (SPEC): its units are the
+ * - A convolution is the linear operator it is on its actual input shape (docs/definitions.md): its units are the
  *   outH·outW·cout outputs, and the incoming weights of unit (y, x, o) are the kernel taps of filter o
  *   that fall inside the input at that position (at a 'same'-padded border fewer taps do). Nothing is
  *   unrolled in memory: apply / applyT are direct float64 loops.
- * - A bias is the weight from an always-on input unit (SPEC): the augmented matrix [W_i | b_i]. For a
+ * - A bias is the weight from an always-on input unit (docs/definitions.md): the augmented matrix [W_i | b_i]. For a
  *   convolution every output unit (y, x, o) gets the incoming bias weight b[o].
  * - Pooling layers are fixed linear maps for the path sums: average pooling is exact (weight 1/count of the
  *   window's valid inputs, TF's 'same' rule), max pooling is counted as the sum over its window (weight 1),

@@ -7,8 +7,8 @@
  *   lipschitz_capacity_log10 = n · log10(lipschitz · diam(X) / γ), n = input size
  *
  * ReLU is 1-Lipschitz. A pooling layer whose ℓ2 Lipschitz bound exceeds 1 (overlapping windows) multiplies
- * `lipschitz` by that bound so it stays an upper bound (non-overlapping pooling: factor 1, SPEC's product).
- * With biases the augmented ‖[W_i | b_i]‖_2 ≥ ‖W_i‖_2 is used (SPEC: norms use the augmented matrix), still
+ * `lipschitz` by that bound so it stays an upper bound (non-overlapping pooling: factor 1, the plain product).
+ * With biases the augmented ‖[W_i | b_i]‖_2 ≥ ‖W_i‖_2 is used (norms use the augmented matrix), still
  * an upper bound. diam(X) is estimated by farthest-point sweeps: from the first training input, jump to the
  * farthest input, and repeat (4 sweeps); the largest distance seen is a true pairwise distance (≥ half the
  * diameter, in practice nearly all of it) and is used; 2·(smallest radius seen) is an upper bound, reported

@@ -2,9 +2,9 @@
  * The margin and the evaluation of the network on its training set.
  *
  *   margin of a point = f_w(x)[y] − max_{j≠y} f_w(x)[j]
- *   γ (`margin`)      = the k-th smallest training margin, k = ⌈ε·m⌉ (SPEC; the paper uses the 5th percentile)
+ *   γ (`margin`)      = the k-th smallest training margin, k = ⌈ε·m⌉ (docs/definitions.md; the paper uses the 5th percentile)
  *
- * Margin-normalised measures are undefined when γ ≤ 0: they are null with SPEC's reason.
+ * Margin-normalised measures are undefined when γ ≤ 0: they are null with the reason docs/definitions.md gives.
  * Also here: helpers every margin-normalised measure uses (withPositiveMargin, fromLog10).
  */
 import type { Dataset } from '../data/types.js';
@@ -98,7 +98,7 @@ export function gammaOf(ctx: MeasureContext): Promise<number> {
 
 export const MARGIN_NOT_POSITIVE = 'margin not positive: the network misclassifies more than ε of the training set';
 
-/** Run f(γ) when γ > 0; else null with SPEC's reason. */
+/** Run f(γ) when γ > 0; else null with the documented reason. */
 export async function withPositiveMargin(ctx: MeasureContext, f: (gamma: number) => MeasureResult | Promise<MeasureResult>): Promise<MeasureResult> {
   const gamma = await gammaOf(ctx);
   if (!(gamma > 0)) {

@@ -25,7 +25,7 @@ import type { Progress } from '../util/progress.js';
 import type { Evaluator } from './evaluator.js';
 import type { MeasureContext, MeasureDef, PacBayesPoint } from './types.js';
 
-/** n log-spaced values from lo to hi (default: SPEC's grid 1e-4 … 1e-1, 16 values). */
+/** n log-spaced values from lo to hi (default: the grid 1e-4 … 1e-1, 16 values). */
 export function alphaGrid(n = 16, lo = 1e-4, hi = 1e-1): number[] {
   if (n === 1) return [lo];
   return Array.from({ length: n }, (_, i) => 10 ** (Math.log10(lo) + ((Math.log10(hi) - Math.log10(lo)) * i) / (n - 1)));

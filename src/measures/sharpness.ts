@@ -3,7 +3,7 @@
  *
  *   ζ_α = (max_{|ν_i| ≤ α(|w_i|+1)} L̂(w+ν) − L̂(w)) / (1 + L̂(w)),   L̂ = training cross-entropy
  *
- * The maximum is found by projected sign-gradient ascent (SPEC): ν starts at a seeded uniform point of the
+ * The maximum is found by projected sign-gradient ascent (docs/definitions.md): ν starts at a seeded uniform point of the
  * box, each step moves every coordinate by η_t·r_i in the direction of its gradient's sign and clips back
  * into the box (r_i = α(|w_i|+1)); η_t decays geometrically from 2 (the first step reaches the corner the
  * linearised loss prefers) to 0.05 over the steps. The largest loss seen at any visited point (the start

@@ -5,10 +5,10 @@
  *
  * ‖W‖_2 is the largest singular value: √λ_max(WᵀW) (or of WWᵀ, whichever is smaller), found by Lanczos
  * iteration in float64 with full reorthogonalisation, using only products with the operator and its
- * transpose. A dense layer uses its matrix; a convolution the operator it is on its input shape (SPEC).
+ * transpose. A dense layer uses its matrix; a convolution the operator it is on its input shape (docs/definitions.md).
  * The iteration stops when the Ritz residual ‖WᵀW v − θ v‖ ≤ 1e-10·θ, which bounds the relative error of
- * ‖W‖_2 far below SPEC's power-iteration rule (< 1e-6 relative change) and, unlike a change-based rule,
- * is not fooled by a small spectral gap. With a bias, the augmented [W_i | b_i] is used (SPEC).
+ * ‖W‖_2 far below a power-iteration rule (< 1e-6 relative change) and, unlike a change-based rule,
+ * is not fooled by a small spectral gap. With a bias, the augmented [W_i | b_i] is used (docs/definitions.md).
  */
 import type { WeightLayer } from '../models/network.js';
 import { weightLayers } from '../models/network.js';

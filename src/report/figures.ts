@@ -337,7 +337,7 @@ export function log10Measure(r: ReportRun, name: string): number | null {
 }
 
 /**
- * The width experiment's measures in both conventions (SPEC): as defined (with the h_i factors) and as the
+ * The width experiment's measures in both conventions (docs/definitions.md): as defined (with the h_i factors) and as the
  * paper plots them (without factors that depend only on depth or width):
  *   l2 → ∏‖W_i‖_F²/γ²,  l1_path → (Σ_paths ∏|W|)²/γ²,  l2_path → Σ_paths ∏W²/γ²,  spectral → ∏‖W_i‖₂²/γ².
  */
@@ -370,7 +370,7 @@ export function widthMeasureValues(r: ReportRun): { measure: string; convention:
 export function figure4Measures(runs: ReportRun[]): Figure {
   const rs = byExperiment(runs, 'width').sort((a, b) => (a.width ?? 0) - (b.width ?? 0));
   const title = 'Fig. 4 (middle): norm measures against width, with and without the h_i factors';
-  const caption = 'log10 of each measure against the number of hidden units. Left: as defined in SPEC (l2_path and spectral include ∏h_i); right: the paper\'s plotting convention, which drops factors that depend only on depth or width. With the h_i factors, l2_path and spectral stop explaining the trend.';
+  const caption = 'log10 of each measure against the number of hidden units. Left: as defined (docs/definitions.md; l2_path and spectral include ∏h_i); right: the paper\'s plotting convention, which drops factors that depend only on depth or width. With the h_i factors, l2_path and spectral stop explaining the trend.';
   const values = rs.flatMap((r) => widthMeasureValues(r).map((v) => ({ width: r.width, ...v })));
   if (values.length === 0) return emptyFigure('fig4-measures', title, caption, 'No converged run of the width experiment (with positive margins) in the database.');
   return {

@@ -1,6 +1,6 @@
 /**
  * The full configuration of one training run: with the backend, it determines every number of the run.
- * Defaults are the paper's released code (SPEC "Training").
+ * Defaults are the paper's released code (docs/definitions.md, "Training").
  */
 import { UserError } from '../errors.js';
 

@@ -8,13 +8,13 @@ import { randomArray } from '../helpers.js';
 import { convNetA, mlp } from './nets.js';
 import { augmented, largestSingularValue } from './reference.js';
 
-const SPEC_NAMES = [
+const DEFINED_NAMES = [
   'params', 'vc_dim', 'margin', 'l2', 'l1_path', 'l2_path', 'spectral', 'l1_inf', 'lipschitz', 'lipschitz_capacity_log10',
   'sharpness', 'expected_sharpness', 'kl', 'pac_bayes', 'pac_bayes_sigma', 'flatness', 'dist_from_init', 'bartlett_spectral',
 ];
 
-test('the registry lists every measure of SPEC once, each with a summary and needs', () => {
-  assert.deepEqual(MEASURE_NAMES, SPEC_NAMES);
+test('the registry lists every measure of docs/definitions.md once, each with a summary and needs', () => {
+  assert.deepEqual(MEASURE_NAMES, DEFINED_NAMES);
   for (const m of MEASURES) {
     assert.ok(m.summary.length > 3 && m.needs.includes('weights'), m.name);
   }
@@ -47,7 +47,7 @@ test('data that does not fit the model: one-line UserError naming both shapes an
 test('without data the weight-only measures are numbers and the rest null with a note; lipschitz = ∏‖W_i‖₂', async () => {
   const net = convNetA(true);
   const r = await computeMeasures(net, null);
-  assert.deepEqual(Object.keys(r.measures), SPEC_NAMES);
+  assert.deepEqual(Object.keys(r.measures), DEFINED_NAMES);
   for (const [k, v] of Object.entries(r.measures)) {
     if (v === null) assert.ok(r.notes.some((n) => n.startsWith(`${k} is null: `)), k);
   }
@@ -83,7 +83,7 @@ test('every measure on a conv net with biases: numbers or nulls with notes, no N
   const x = randomArray(40 * 32, 8, 1);
   const y = Int32Array.from({ length: 40 }, (_, i) => i % 3);
   const r = await computeMeasures(net, { name: 'random', shape: [4, 4, 2], numClasses: 3, n: 40, x, y }, { samples: 2, sigmaSteps: 4, sharpnessSteps: 3 });
-  for (const k of SPEC_NAMES) {
+  for (const k of DEFINED_NAMES) {
     const v = r.measures[k];
     assert.ok(v === null || Number.isFinite(v), k);
     if (v === null) assert.ok(r.notes.some((n) => n.startsWith(`${k} is null: `)), k);

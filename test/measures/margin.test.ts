@@ -43,7 +43,7 @@ test('γ is the ⌈ε·m⌉-th smallest margin', () => {
   assert.deepEqual(marginQuantile(hundred, 0.001), { gamma: 1, k: 1 });
 });
 
-test('margin not positive: the margin-normalised measures are null with SPEC\'s reason, the others are numbers', async () => {
+test('margin not positive: the margin-normalised measures are null with the documented reason, the others are numbers', async () => {
   const r = await computeMeasures(identity, data, { marginEps: 0.5 }); // γ = 0
   assert.equal(r.measures.margin, 0);
   for (const name of ['l2', 'l1_path', 'l2_path', 'spectral', 'l1_inf', 'lipschitz_capacity_log10']) {

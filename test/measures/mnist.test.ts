@@ -10,7 +10,7 @@ import { randomArray } from '../helpers.js';
 import { augmented, enumeratePathSum, forward64, frobenius, largestSingularValue, marginAndLoss } from './reference.js';
 import { trainSmall } from './train.js';
 
-/** SPEC's formulas, in float64, from the reference helpers only. */
+/** The formulas of docs/definitions.md, in float64, from the reference helpers only. */
 function reference(net: Network, data: Dataset, eps: number) {
   const size = 784;
   const margins: number[] = [];
