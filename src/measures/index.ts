@@ -162,7 +162,18 @@ const quietProgress: Progress = { update() {}, log() {}, done() {} };
  * Compute the selected measures of `net` on the training set `data` (null: only the measures that need no
  * data are numbers; the rest are null with a note).
  */
+/** A TypeError naming what `computeMeasures` was given, when it is not a Network (e.g. a TF.js LayersModel). */
+function assertNetwork(net: unknown): asserts net is Network {
+  const n = net as Partial<Network> | null;
+  const ok = !!n && Array.isArray(n.layers) && Array.isArray(n.inputShape) && n.inputShape.length === 3 && Number.isInteger(n.numClasses);
+  if (ok) return;
+  const what = n && typeof n === 'object' ? (n.constructor?.name ?? 'an object') : typeof net;
+  const hint = n && typeof n === 'object' && 'predict' in n ? ' (a TF.js LayersModel? save it with model.save(…) and load the model.json with loadNetwork)' : '';
+  throw new TypeError(`computeMeasures: expected a Network {inputShape, numClasses, layers} (loadNetwork, buildNetwork, loadAnyNetwork), got ${what}${hint}`);
+}
+
 export async function computeMeasures(net: Network, data: Dataset | null, options: MeasureOptions = {}, progress?: ProgressFactory): Promise<MeasureReport> {
+  assertNetwork(net);
   const o = resolveOptions(options);
   if (data) checkDataMatchesNetwork(net, data);
   if (data && data.n === 0) throw new UserError(`the data (${data.name}) has no examples`);

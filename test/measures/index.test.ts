@@ -94,3 +94,12 @@ test('every measure on a conv net with biases: numbers or nulls with notes, no N
   assert.equal(r.pac_bayes_curve.length, 16);
   JSON.stringify(r); // serialisable
 });
+
+test('computeMeasures given something that is not a Network (e.g. a TF.js LayersModel) says what it expects', async () => {
+  const fakeLayersModel = new (class LayersModel {
+    predict() {}
+    layers = [{ name: 'dense_1' }];
+  })();
+  await assert.rejects(() => computeMeasures(fakeLayersModel as never, null), /computeMeasures: expected a Network .* got LayersModel \(a TF\.js LayersModel\? save it/);
+  await assert.rejects(() => computeMeasures(undefined as never, null), /expected a Network/);
+});
