@@ -12,7 +12,7 @@
  */
 import fs from 'node:fs';
 import { isUserError } from '../errors.js';
-import { initEngine, setEngineThreads, type EngineOptions } from '../engine/index.js';
+import { initEngine, releasePrograms, setEngineThreads, type EngineOptions } from '../engine/index.js';
 import { executeRun, type RunJob } from './execute.js';
 import { runKey } from './plan.js';
 
@@ -100,6 +100,9 @@ process.on('message', (msg: ToWorker) => {
       } catch (e) {
         const err = e as Error;
         send({ type: 'failed', key, error: isUserError(e) ? err.message : (err.stack ?? String(e)), userError: isUserError(e) });
+      } finally {
+        // the next run has another architecture: free this one's sessions (a long sweep must not grow)
+        await releasePrograms();
       }
     });
   } else if (msg.type === 'exit') {
