@@ -10,7 +10,7 @@ import type { Dataset } from '../data/types.js';
 import { isOnnxFile, loadAnyNetwork } from '../models/load.js';
 import type { Network } from '../models/network.js';
 import { loadRunData, resolveRunJson } from '../train/prepare.js';
-import { checkDataMatchesNetwork, checkSameArchitecture, computeMeasures, DEFAULTS, MEASURES, parseMeasureList, type MeasureReport } from '../measures/index.js';
+import { checkDataMatchesNetwork, checkSameArchitecture, computeMeasures, DEFAULTS, MEASURES, parseAlphaGrid, parseMeasureList, type MeasureReport } from '../measures/index.js';
 import { createProgress, formatDuration } from '../util/progress.js';
 import { checkOutputFile, sameTarget, writeOutput, type OutputTarget } from '../util/output.js';
 import { evaluateNetwork } from '../measures/margin.js';
@@ -36,6 +36,7 @@ export const command: CommandDef = {
     alpha: { type: 'number', value: 'A', default: DEFAULTS.alpha, min: 1e-12, help: 'sharpness box: |ν_i| ≤ α(|w_i| + 1)' },
     samples: { type: 'int', value: 'K', default: DEFAULTS.samples, min: 1, help: 'Monte-Carlo samples per α (expected sharpness) and per σ (pac_bayes_sigma)' },
     delta: { type: 'number', value: 'D', default: DEFAULTS.delta, min: 1e-12, max: 0.999999, help: 'δ of the PAC-Bayes bound' },
+    'alpha-grid': { type: 'string', value: 'LO:HI:N', help: 'the α grid of the PAC-Bayes bound: N log-spaced values from LO to HI, or a list a,b,c of increasing values [default: 1e-4:0.1:16]' },
     'sharpness-points': { type: 'int', value: 'N', default: DEFAULTS.sharpnessPoints, min: 1, help: 'sharpness uses at most N training points (a fixed seeded subset)' },
     'sharpness-steps': { type: 'int', value: 'N', default: DEFAULTS.sharpnessSteps, min: 0, help: 'projected gradient-ascent steps of sharpness' },
     seed: { type: 'int', value: 'S', default: DEFAULTS.seed, help: 'seed of every random choice (subsets, perturbations)' },
@@ -196,6 +197,7 @@ export async function run(o: ParsedOptions): Promise<void> {
   if (o.model === undefined) throw new UserError('--model FILE is required (a model.json, e.g. runs/a/model.json)');
   if (o.data === undefined) throw new UserError('--data SPEC is required (a run\'s run.json, or mnist, idx:DIR, cifar10:DIR, synthetic)');
   const measures = o.measures !== undefined ? parseMeasureList(String(o.measures)) : undefined;
+  const alphaGrid = o['alpha-grid'] !== undefined ? parseAlphaGrid(String(o['alpha-grid'])) : undefined;
   // Output paths are checked before any work: a bad one fails at once, not after minutes of measuring.
   const jsonTarget: OutputTarget | null = o.json !== undefined ? checkOutputFile(String(o.json), '--json') : null;
   const htmlTarget: OutputTarget | null = o.html !== undefined ? checkOutputFile(String(o.html), '--html') : null;
@@ -220,6 +222,7 @@ export async function run(o: ParsedOptions): Promise<void> {
       alpha: Number(o.alpha ?? DEFAULTS.alpha),
       samples: Number(o.samples ?? DEFAULTS.samples),
       delta: Number(o.delta ?? DEFAULTS.delta),
+      alphaGrid,
       seed: Number(o.seed ?? DEFAULTS.seed),
       sharpnessPoints: Number(o['sharpness-points'] ?? DEFAULTS.sharpnessPoints),
       sharpnessSteps: Number(o['sharpness-steps'] ?? DEFAULTS.sharpnessSteps),

@@ -4,7 +4,7 @@ import os from 'node:os';
 import { CommandDef, ParsedOptions } from './args.js';
 import { UserError } from '../errors.js';
 import { parseDevice, parseThreads, cores } from '../engine/index.js';
-import { parseMeasureList } from '../measures/index.js';
+import { parseAlphaGrid, parseMeasureList } from '../measures/index.js';
 import { buildPlan } from '../experiments/experiments.js';
 import { EXPERIMENT_NAMES, PRESET_NAMES, parseSizeList, runKey, trainKey, type ExperimentPlan, type PlanOverrides, type StoredMeasureOptions } from '../experiments/plan.js';
 import { formatRunLine, runName, runPlan } from '../experiments/runner.js';
@@ -32,6 +32,7 @@ export const command: CommandDef = {
     'target-loss': { type: 'number', value: 'L', min: 0, help: 'stop when the epoch-average training cross-entropy is below L [default: 0.01]' },
     measures: { type: 'string', value: 'LIST', help: 'compute only these measures [default: all]' },
     samples: { type: 'int', value: 'K', min: 1, help: 'Monte-Carlo samples per α and per σ [default: the preset\'s]' },
+    'alpha-grid': { type: 'string', value: 'LO:HI:N', help: 'the α grid of the PAC-Bayes bound: N log-spaced values from LO to HI, or a list a,b,c [default: 1e-4:0.1:16]' },
     'sharpness-points': { type: 'int', value: 'N', min: 1, help: 'sharpness on at most N training points [default: the preset\'s]' },
     threads: { type: 'int', value: 'N', min: 1, help: 'ONNX Runtime threads per worker [default: cores / workers, at least 1, and once no run is left to start, the cores of idle workers go to the busy ones]' },
     device: { type: 'string', value: 'NAME', default: 'cpu', choices: ['cpu', 'webgpu', 'cuda'], help: 'execution provider of the workers' },
@@ -60,6 +61,7 @@ function overridesOf(o: ParsedOptions): PlanOverrides {
   const measureOptions: Partial<StoredMeasureOptions> = {};
   if (o.measures !== undefined) measureOptions.measures = parseMeasureList(String(o.measures));
   if (o.samples !== undefined) measureOptions.samples = Number(o.samples);
+  if (o['alpha-grid'] !== undefined) measureOptions.alphaGrid = parseAlphaGrid(String(o['alpha-grid']));
   if (o['sharpness-points'] !== undefined) measureOptions.sharpnessPoints = Number(o['sharpness-points']);
   if (o['max-minutes'] !== undefined && !(Number(o['max-minutes']) > 0)) throw new UserError(`--max-minutes: ${o['max-minutes']} must be a positive number`);
   return {

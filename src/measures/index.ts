@@ -34,7 +34,7 @@ export { pathSum } from './paths.js';
 export { layerSpectralNorm, operatorNorm, largestEigenvalue } from './spectral.js';
 export { evaluateNetwork, marginQuantile } from './margin.js';
 export { diameterEstimate } from './lipschitz.js';
-export { alphaGrid, klPaper, klIsotropic, pacBayesBound } from './pacbayes.js';
+export { alphaGrid, parseAlphaGrid, klPaper, klIsotropic, pacBayesBound } from './pacbayes.js';
 export { layerDistances, bartlettGroupNorms, checkSameArchitecture } from './init.js';
 export { layerOperator, unitNorms, denseMatrix } from './linear.js';
 

@@ -6,7 +6,9 @@
  *   kl                  = Σ_i w_i² / (2σ_i²)     (posterior N(w, σ²), prior N(0, σ²), same σ_i)
  *   pac_bayes           = L̂(w) + expected_sharpness + 4 √((kl + ln|G| + ln(2m/δ)) / m)
  *
- * over a grid G of α (default 16 log-spaced values 1e-4 … 1e-1); ln|G| is the union bound over the grid.
+ * over a grid G of α (default 16 log-spaced values 1e-4 … 1e-1; --alpha-grid LO:HI:N, parseAlphaGrid); ln|G| is
+ * the union bound over the grid. When α* is the grid's smallest or largest value a note says so
+ * (components.pac_bayes_alpha_at_edge = 'low' | 'high', else null): the bound may be smaller beyond it.
  * `pac_bayes` is the smallest bound over the grid, and `expected_sharpness` and `kl` are reported at that
  * same α* (so the three numbers satisfy the formula; α* is components.pac_bayes_alpha); the whole curve
  * (α, kl, expected_sharpness, its std error, bound) is the report's pac_bayes_curve (the paper's
@@ -20,6 +22,7 @@
  * The K samples are the same standard normals z_k for every α and σ (common random numbers; see
  * evaluator.ts), so the curve is smooth in α and the bisection sees a monotone drop.
  */
+import { UserError } from '../errors.js';
 import { parameterArrays } from '../models/network.js';
 import type { Progress } from '../util/progress.js';
 import type { Evaluator } from './evaluator.js';
@@ -29,6 +32,65 @@ import type { MeasureContext, MeasureDef, PacBayesPoint } from './types.js';
 export function alphaGrid(n = 16, lo = 1e-4, hi = 1e-1): number[] {
   if (n === 1) return [lo];
   return Array.from({ length: n }, (_, i) => 10 ** (Math.log10(lo) + ((Math.log10(hi) - Math.log10(lo)) * i) / (n - 1)));
+}
+
+/** The most values an α grid may have (every value costs K evaluations of the training error). */
+export const MAX_ALPHA_GRID = 1000;
+
+/**
+ * The α grid of a "LO:HI:N" text (N log-spaced values from LO to HI; 0 < LO < HI, N a whole number
+ * 2 … 1000) or of a comma list "a,b,c" (at least 2 positive, increasing numbers). A bad text is a
+ * UserError starting "--alpha-grid: ".
+ */
+export function parseAlphaGrid(text: string): number[] {
+  const bad = (why: string): never => {
+    throw new UserError(`--alpha-grid: ${why} (expected LO:HI:N, e.g. 1e-4:0.1:16, or a list of increasing α, e.g. 1e-3,1e-2,0.1)`);
+  };
+  const num = (v: string) => {
+    const x = Number(v.trim());
+    if (v.trim() === '' || !Number.isFinite(x)) bad(`"${v.trim()}" is not a number`);
+    return x;
+  };
+  const t = text.trim();
+  if (t.includes(':')) {
+    const parts = t.split(':');
+    if (parts.length !== 3) bad(`"${t}" is not LO:HI:N`);
+    const [lo, hi, n] = parts.map(num);
+    if (!(lo > 0 && hi > 0)) bad(`LO and HI must be positive (got ${lo} and ${hi})`);
+    if (!(lo < hi)) bad(`LO must be smaller than HI (got ${lo}:${hi})`);
+    if (!Number.isInteger(n) || n < 2 || n > MAX_ALPHA_GRID) bad(`N must be a whole number from 2 to ${MAX_ALPHA_GRID} (got ${parts[2].trim()})`);
+    return alphaGrid(n, lo, hi);
+  }
+  const values = t.split(',').map(num);
+  if (values.length < 2) bad(`"${t}" is one value; the grid needs at least 2`);
+  if (values.length > MAX_ALPHA_GRID) bad(`${values.length} values; at most ${MAX_ALPHA_GRID}`);
+  if (values.some((a) => !(a > 0))) bad(`every α must be positive (got ${t})`);
+  if (values.some((a, i) => i > 0 && !(a > values[i - 1]))) bad(`the values must increase (got ${t})`);
+  return values;
+}
+
+/** An α for a note: 3 significant digits, exponent form below 1e-3 or from 1e4 ("1e-4", "0.1"). */
+function formatAlpha(a: number): string {
+  const x = Number(a.toPrecision(3));
+  return x !== 0 && (Math.abs(x) < 1e-3 || Math.abs(x) >= 1e4) ? x.toExponential().replace('e+', 'e') : String(x);
+}
+
+/**
+ * Whether α* is the smallest ('low') or largest ('high') value of the grid, and the note that says so;
+ * null for an α* inside the grid (or a grid of one value).
+ */
+export function alphaEdge(grid: number[], alpha: number): { edge: 'low' | 'high'; note: string } | null {
+  if (grid.length < 2) return null;
+  const lo = Math.min(...grid);
+  const hi = Math.max(...grid);
+  const edge = alpha === hi ? 'high' : alpha === lo ? 'low' : null;
+  if (!edge) return null;
+  return {
+    edge,
+    note:
+      `pac_bayes: α* = ${formatAlpha(alpha)} is the ${edge === 'high' ? 'largest' : 'smallest'} value of the α grid (${formatAlpha(lo)} … ${formatAlpha(hi)}, ${grid.length} values): ` +
+      `the bound may be smaller beyond it, and expected_sharpness/kl are read at the grid's edge; widen the grid with --alpha-grid LO:HI:N`,
+  };
 }
 
 /** Σ w_i² / (2σ_i²) with σ_i = α(10|w_i| + 1). */
@@ -153,9 +215,12 @@ function curveOf(ctx: MeasureContext): Promise<Curve> {
     ctx.components.pac_bayes_m = ev.nFull;
     ctx.components.samples = samples;
     ctx.components.expected_sharpness_std_error = best.std_error;
+    const edge = alphaEdge(grid, best.alpha);
+    ctx.components.pac_bayes_alpha_at_edge = edge ? edge.edge : null;
     ctx.note(
       `expected_sharpness, kl and pac_bayes are at α* = ${best.alpha.toPrecision(3)}, the α of the ${grid.length}-value grid with the smallest bound (δ = ${delta}, m = ${ev.nFull}); expected_sharpness is a Monte-Carlo mean over K = ${samples} samples of the 0/1 training error, std error ${best.std_error.toPrecision(3)}`,
     );
+    if (edge) ctx.note(edge.note);
     return c;
   });
 }

@@ -72,7 +72,7 @@ const UNDEFINED_WHY: Record<string, string> = {
  * The ranking table. A τ or ψ that is undefined because the measure (or the gap) is constant over the
  * runs compared reads "undefined*" (not 0, which would mean "no better than chance"), with a footnote;
  * one with nothing to compare reads "—". The footnotes also say how many runs were merged as repeats of
- * a training configuration.
+ * a training configuration, and define the CMI column (the PGDL conditional-mutual-information score).
  */
 export function rankingHtml(rows: MeasureRanking[]): string {
   const hypers = [...new Set(rows.flatMap((r) => Object.keys(r.perHyper)))].sort();
@@ -93,11 +93,20 @@ export function rankingHtml(rows: MeasureRanking[]): string {
     const groups = Object.values(r.perHyper);
     return groups.length && groups.some((p) => p.constant) && groups.every((p) => p.psi === null) ? undef('the measure is constant within every group of runs compared') : '—';
   };
-  const head = `<tr><th class="l">measure</th><th>Kendall τ</th><th>Ψ (granulated)</th>${hypers.map((h) => `<th>ψ_${escapeHtml(h)}</th>`).join('')}<th>runs</th></tr>`;
+  const cmiCell = (r: MeasureRanking) =>
+    r.cmi === null || r.cmi === undefined
+      ? '—'
+      : `${fmt(r.cmi)}${r.cmiWorstSet?.length ? ` <span class="muted">(${r.cmiWorstSet.map(escapeHtml).join(', ')})</span>` : ''}`;
+  const head = `<tr><th class="l">measure</th><th>Kendall τ</th><th>Ψ (granulated)</th>${hypers.map((h) => `<th>ψ_${escapeHtml(h)}</th>`).join('')}<th>CMI</th><th>runs</th></tr>`;
   const body = rows
-    .map((r) => `<tr><td class="l">${escapeHtml(r.measure)}</td><td>${tauCell(r)}</td><td>${psiCell(r)}</td>${hypers.map((h) => `<td>${psiOf(r.perHyper[h])}</td>`).join('')}<td>${r.runs}</td></tr>`)
+    .map(
+      (r) =>
+        `<tr><td class="l">${escapeHtml(r.measure)}</td><td>${tauCell(r)}</td><td>${psiCell(r)}</td>${hypers.map((h) => `<td>${psiOf(r.perHyper[h])}</td>`).join('')}<td class="cmi">${cmiCell(r)}</td><td>${r.runs}</td></tr>`,
+    )
     .join('\n');
-  const notes: string[] = [];
+  const notes: string[] = [
+    'CMI: the conditional mutual information between sign(Δμ) and sign(Δgap) over ordered pairs of runs that share the values of a pair of swept hyperparameters, divided by the conditional entropy of sign(Δgap), minimised over those pairs (Jiang et al. 2020, PGDL; the minimising pair in brackets): 1 when the measure orders the runs as their gap (or exactly against it), 0 when it tells nothing about it.',
+  ];
   if (undefinedUsed) {
     notes.push(
       '* undefined: the measure (or the generalization gap) takes one value on every run compared, so there is no ordering to compare with the gap (for example <code>params</code> over runs of one network size). Such groups are left out of ψ and Ψ.',
@@ -106,7 +115,7 @@ export function rankingHtml(rows: MeasureRanking[]): string {
   const duplicates = Math.max(0, ...rows.map((r) => r.duplicates ?? 0));
   if (duplicates > 0) {
     notes.push(
-      `Each network counts once: ${duplicates} run${duplicates === 1 ? '' : 's'} that repeat${duplicates === 1 ? 's' : ''} a training configuration measured with the same options (the same network recorded by two experiments, e.g. the random-labels sweep's true-label run and the confusion sweep's run without confusion set) ${duplicates === 1 ? 'is' : 'are'} left out of τ and Ψ.`,
+      `Each network counts once: ${duplicates} run${duplicates === 1 ? '' : 's'} that repeat${duplicates === 1 ? 's' : ''} a training configuration measured with the same options (the same network recorded by two experiments, e.g. the random-labels sweep's true-label run and the confusion sweep's run without confusion set) ${duplicates === 1 ? 'is' : 'are'} left out of τ, Ψ and CMI.`,
     );
   }
   return `<table id="ranking">${head}\n${body}</table>${notes.map((n) => `\n<p class="meta ranking-note">${n}</p>`).join('')}`;

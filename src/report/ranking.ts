@@ -1,14 +1,15 @@
 /**
  * Rank every measure by how well it predicts the generalization gap g = train accuracy − test accuracy
  * (= test error − train error) over the converged runs: Kendall τ over all of them, and the granulated
- * coefficient Ψ over the swept hyperparameters (see correlation.ts).
+ * coefficient Ψ over the swept hyperparameters, and the PGDL conditional-mutual-information score (CMI,
+ * minimised over pairs of swept hyperparameters) (see correlation.ts).
  *
  * One network counts once: runs of the same training configuration measured with the same options (the
  * random-labels sweep's 2000-point true-label run and the confusion sweep's run without confusion set are
- * one network) are merged before τ and Ψ, keeping the first. τ (and a ψ) is undefined (null) when the
+ * one network) are merged before τ, Ψ and CMI, keeping the first. τ (and a ψ) is undefined (null) when the
  * measure or the gap takes one value on every run compared; `tauUndefined` says why.
  */
-import { granulatedKendall, kendallTau, RunPoint, tauUndefinedReason, varyingHyperparameters } from './correlation.js';
+import { conditionalMutualInformation, granulatedKendall, kendallTau, RunPoint, tauUndefinedReason, varyingHyperparameters } from './correlation.js';
 import type { ReportRun } from './figures.js';
 
 export interface MeasureRanking {
@@ -19,6 +20,10 @@ export interface MeasureRanking {
   psi: number | null;
   /** ψ per hyperparameter; `constant` counts the cells left out because the measure (or gap) is constant there. */
   perHyper: Record<string, { psi: number | null; cells: number; constant: number }>;
+  /** The PGDL conditional-mutual-information score (min over conditioning pairs); null with no usable pair of runs. */
+  cmi: number | null;
+  /** The pair of hyperparameters that attains the CMI minimum; null with the score. */
+  cmiWorstSet: string[] | null;
   /** Runs with a value for this measure (and a test error), one per training configuration and measure options. */
   runs: number;
   /** Runs left out because they repeat a training configuration (and measure options) already counted. */
@@ -66,8 +71,20 @@ export function rankMeasures(runs: ReportRun[], measureNames?: string[]): Measur
     const mu = points.map((p) => p.mu);
     const gap = points.map((p) => p.gap);
     const tau = kendallTau(mu, gap);
-    const g = granulatedKendall(points, varyingHyperparameters(points));
-    return { measure, tau, tauUndefined: tau === null ? tauUndefinedReason(mu, gap) : null, psi: g.psi, perHyper: g.perHyper, runs: points.length, duplicates };
+    const varying = varyingHyperparameters(points);
+    const g = granulatedKendall(points, varying);
+    const cmi = conditionalMutualInformation(points, varying);
+    return {
+      measure,
+      tau,
+      tauUndefined: tau === null ? tauUndefinedReason(mu, gap) : null,
+      psi: g.psi,
+      perHyper: g.perHyper,
+      cmi: cmi?.score ?? null,
+      cmiWorstSet: cmi?.worstSet ?? null,
+      runs: points.length,
+      duplicates,
+    };
   });
   // best first: by |τ| is not what we want — a measure should grow with the gap, so sort by τ, nulls last
   return out.sort((a, b) => (b.tau ?? -Infinity) - (a.tau ?? -Infinity));

@@ -98,6 +98,22 @@ test('measure a training run on exactly its training points (--data RUN_DIR), an
   expectUserError(['--model', path.join(run, 'model.json'), '--data', run, '--normalize', '0.5,0.2'], /--normalize cannot be used with a run/);
 });
 
+test('--alpha-grid sets the α grid of the PAC-Bayes curve; a bad grid is one line, exit 2', () => {
+  const dir = modelDir('alpha-grid');
+  const args = ['--model', path.join(dir, 'model.json'), '--data', 'synthetic:n=100', '--measures', 'pac_bayes', '--samples', '2', '--json', '-', '--threads', '1', '--quiet'];
+  const r = measure([...args, '--alpha-grid', '1e-3:1:8']);
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.pac_bayes_curve.length, 8);
+  assert.ok(Math.abs(out.pac_bayes_curve[0].alpha - 1e-3) < 1e-15 && Math.abs(out.pac_bayes_curve[7].alpha - 1) < 1e-12);
+  assert.ok(['low', 'high', null].includes(out.components.pac_bayes_alpha_at_edge));
+  const d = measure(args);
+  assert.equal(d.status, 0, d.stderr);
+  assert.equal(JSON.parse(d.stdout).pac_bayes_curve.length, 16);
+  expectUserError([...args, '--alpha-grid', '1:0.1:5'], /--alpha-grid: LO must be smaller than HI/);
+  expectUserError([...args, '--alpha-grid', '1e-3:1:one'], /--alpha-grid: "one" is not a number/);
+});
+
 test('bad input: missing model file', () => {
   expectUserError(['--model', path.join(tmp, 'nope', 'model.json'), '--data', 'synthetic'], /nope\/model.json does not exist/);
   expectUserError(['--data', 'synthetic'], /--model FILE is required/);

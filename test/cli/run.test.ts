@@ -67,6 +67,26 @@ test('run: --dry-run prints the plan with keys and statuses', () => {
   assert.match(help.stdout, /--workers N/);
 });
 
+test('run: --alpha-grid changes the run keys (not the checkpoints); the default grid written out keeps them; a bad grid is exit 2', () => {
+  const d = tmp();
+  const db = path.join(d, 'g.db');
+  const keys = (extra: string[]) => {
+    const r = runCli(['run', 'width', '--widths', '8,32', '--dry-run', '--db', db, ...extra]);
+    assert.equal(r.code, 0, r.stderr);
+    return [...r.stdout.matchAll(/^width=\d+ .* ([0-9a-f]{12}) +([0-9a-f]{12}) +to run$/gm)].map((m) => [m[1], m[2]]);
+  };
+  const base = keys([]);
+  assert.equal(base.length, 2);
+  assert.deepEqual(keys(['--alpha-grid', '1e-4:0.1:16']), base);
+  const wide = keys(['--alpha-grid', '1e-4:100:30']);
+  wide.forEach(([run, ckpt], i) => {
+    assert.notEqual(run, base[i][0]);
+    assert.equal(ckpt, base[i][1]);
+  });
+  assertUserError(runCli(['run', 'width', '--dry-run', '--db', db, '--alpha-grid', '1:0.1:5']), '--alpha-grid: LO must be smaller than HI');
+  assert.ok(!fs.existsSync(db));
+});
+
 test('run: a tiny sweep prints one line per run and a summary; a second run skips everything', () => {
   const d = tmp();
   const db = path.join(d, 'g.db');

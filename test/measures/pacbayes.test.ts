@@ -1,8 +1,9 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import type { Evaluator, NoiseSpec } from '../../src/measures/evaluator.js';
-import { alphaGrid, klIsotropic, klPaper, meanAndStdError, pacBayesBound, pacBayesCurve, pacBayesSigma } from '../../src/measures/pacbayes.js';
-import { computeMeasures } from '../../src/measures/index.js';
+import { alphaEdge, alphaGrid, klIsotropic, klPaper, meanAndStdError, pacBayesBound, pacBayesCurve, pacBayesSigma } from '../../src/measures/pacbayes.js';
+import { computeMeasures, parseAlphaGrid } from '../../src/measures/index.js';
+import { UserError } from '../../src/errors.js';
 import { trainedMnist } from './fixtures.js';
 
 const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
@@ -117,4 +118,77 @@ test('trained net on MNIST digits: expected sharpness grows with α, with K and 
   assert.ok(r.measures.pac_bayes_sigma! > 0 && r.measures.pac_bayes_sigma! < 2);
   close(r.measures.flatness!, 1 / r.measures.pac_bayes_sigma! ** 2);
   assert.ok(Math.abs(c.pac_bayes_sigma_drop - 0.1) <= 0.01 || c.pac_bayes_sigma_drop <= 0.1);
+});
+
+test('parseAlphaGrid: LO:HI:N log-spaced, or an increasing list; bad input is a UserError naming --alpha-grid', () => {
+  // the default grid, written out, is the default grid exactly (so a run given it keeps its key)
+  assert.deepEqual(parseAlphaGrid('1e-4:0.1:16'), alphaGrid());
+  const g = parseAlphaGrid(' 1e-3 : 1 : 4 ');
+  assert.equal(g.length, 4);
+  [1e-3, 1e-2, 1e-1, 1].forEach((v, i) => close(g[i], v));
+  assert.equal(parseAlphaGrid('1e-4:100:30').length, 30);
+  assert.deepEqual(parseAlphaGrid('1e-3,0.01, 0.5'), [1e-3, 0.01, 0.5]);
+  const bad = (text: string, re: RegExp) =>
+    assert.throws(() => parseAlphaGrid(text), (e: unknown) => e instanceof UserError && /^--alpha-grid: /.test(e.message) && re.test(e.message), text);
+  bad('1:0.1:5', /LO must be smaller than HI/);
+  bad('0.1:0.1:5', /LO must be smaller than HI/);
+  bad('0:1:5', /positive/);
+  bad('-1:1:5', /positive/);
+  bad('1e-3:1:1', /N must be a whole number from 2/);
+  bad('1e-3:1:2.5', /N must be a whole number/);
+  bad('1e-3:1:1e9', /N must be a whole number from 2 to 1000/);
+  bad('1e-3:1', /not LO:HI:N/);
+  bad('1e-3:1:4:5', /not LO:HI:N/);
+  bad('a:1:4', /"a" is not a number/);
+  bad('1e-3::4', /"" is not a number/);
+  bad('0.1', /one value/);
+  bad('', /not a number/);
+  bad('0.1,0.01', /must increase/);
+  bad('0.1,0.1', /must increase/);
+  bad('0,0.1', /positive/);
+  bad('0.1,x', /"x" is not a number/);
+});
+
+test('alphaEdge: low at the smallest α, high at the largest, null inside or for a one-value grid', () => {
+  const g = [1e-3, 1e-2, 1e-1];
+  assert.equal(alphaEdge(g, 1e-2), null);
+  assert.equal(alphaEdge([0.5], 0.5), null);
+  const lo = alphaEdge(g, 1e-3);
+  assert.equal(lo?.edge, 'low');
+  assert.equal(lo?.note, "pac_bayes: α* = 0.001 is the smallest value of the α grid (0.001 … 0.1, 3 values): the bound may be smaller beyond it, and expected_sharpness/kl are read at the grid's edge; widen the grid with --alpha-grid LO:HI:N");
+  const hi = alphaEdge(alphaGrid(), alphaGrid()[15]);
+  assert.equal(hi?.edge, 'high');
+  assert.match(hi!.note, /^pac_bayes: α\* = 0\.1 is the largest value of the α grid \(1e-4 … 0\.1, 16 values\)/);
+});
+
+test('pac_bayes at the edge of the α grid: a note and components.pac_bayes_alpha_at_edge; --alpha-grid moves α*', async () => {
+  const { net, data } = await trainedMnist();
+  const edgeNotes = (r: { notes: string[] }) => r.notes.filter((n) => n.startsWith('pac_bayes: α* = '));
+  const run = (grid?: number[]) => computeMeasures(net, data, { measures: ['pac_bayes'], samples: 3, alphaGrid: grid });
+  // The default grid (1e-4 … 0.1) stops too early for this net: the bound still falls steeply at 0.1
+  // (≈ 5 there; the kl term dominates), so α* is the grid's last value.
+  const d = await run();
+  assert.equal(d.components.pac_bayes_alpha, alphaGrid()[15]);
+  assert.equal(d.components.pac_bayes_alpha_at_edge, 'high');
+  assert.equal(edgeNotes(d).length, 1);
+  assert.match(edgeNotes(d)[0], /α\* = 0\.1 is the largest value of the α grid \(1e-4 … 0\.1, 16 values\): the bound may be smaller beyond it/);
+  // A grid entirely below the default one: kl ∝ 1/α² falls along it while the perturbation barely changes
+  // the training error, so α* is certainly its largest value.
+  const small = await run(parseAlphaGrid('1e-6:1e-4:5'));
+  assert.equal(small.components.pac_bayes_alpha_at_edge, 'high');
+  assert.match(edgeNotes(small)[0], /α\* = 1e-4 is the largest value of the α grid \(1e-6 … 1e-4, 5 values\)/);
+  // A wide grid moves α* well beyond 0.1, to where the perturbed network is at chance (expected sharpness
+  // ≈ 0.9, kl ≈ 0; the bound, ≈ 1.57, is vacuous). There the curve is flat to ~1e-3, so whether α* is the
+  // very last value is Monte-Carlo noise (observed: α* ≈ 62, inside the grid, with K = 3); the test checks
+  // that α* moved and that the flag and the note agree with α*'s place in the grid.
+  const grid = parseAlphaGrid('1e-4:100:30');
+  const w = await run(grid);
+  const a = w.components.pac_bayes_alpha as number;
+  assert.equal(w.pac_bayes_curve.length, 30);
+  assert.ok(a > 0.1, `α* = ${a}`);
+  const i = grid.indexOf(a);
+  const expected = i === 0 ? 'low' : i === grid.length - 1 ? 'high' : null;
+  assert.equal(w.components.pac_bayes_alpha_at_edge, expected);
+  assert.equal(edgeNotes(w).length, expected ? 1 : 0);
+  assert.ok((w.measures.pac_bayes as number) < (d.measures.pac_bayes as number));
 });

@@ -4,10 +4,10 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { kendallTau } from '../../src/report/correlation.js';
+import { conditionalMutualInformation, kendallTau, varyingHyperparameters } from '../../src/report/correlation.js';
 import { toReportRun } from '../../src/report/fromStore.js';
 import { rankingHtml } from '../../src/report/html.js';
-import { dedupeByTraining, rankMeasures } from '../../src/report/ranking.js';
+import { dedupeByTraining, generalizationGap, hyperparameters, rankMeasures } from '../../src/report/ranking.js';
 import type { ReportRun } from '../../src/report/figures.js';
 import type { StoredRun } from '../../src/experiments/store.js';
 
@@ -107,6 +107,34 @@ test('ranking: τ of a measure that is constant over the runs is undefined, not 
   const lone = rankingHtml(rankMeasures([run({ key: 'a', measures: { x: 1 } })]));
   assert.match(lone, /<td class="l">x<\/td><td>—<\/td><td>—<\/td>/);
   assert.ok(!lone.includes('undefined'));
+});
+
+test('ranking: the CMI column, minimised over pairs of swept hyperparameters, beside τ and Ψ', () => {
+  const runs = sweeps();
+  const rows = rankMeasures(runs);
+  const l2 = rows.find((r) => r.measure === 'l2')!;
+  const distinct = dedupeByTraining(runs).runs;
+  const points = distinct.map((r) => ({ hyper: hyperparameters(r), mu: r.measures.l2!, gap: generalizationGap(r)! }));
+  const expected = conditionalMutualInformation(points, varyingHyperparameters(points))!;
+  assert.equal(l2.cmi, expected.score);
+  assert.deepEqual(l2.cmiWorstSet, expected.worstSet);
+  assert.ok(l2.cmi! >= 0 && l2.cmi! <= 1);
+  // sizes × labels (+ confusion on size 2000, true labels): pairs {confusion, labels}, {confusion, size}, {labels, size}
+  assert.deepEqual(expected.perSet.map((s) => s.set.join()), ['confusion,labels', 'confusion,size', 'labels,size']);
+  // params is constant: no information about the gap
+  assert.equal(rows.find((r) => r.measure === 'params')!.cmi, 0);
+  // rank order is still by τ
+  const taus = rows.map((r) => r.tau ?? -Infinity);
+  assert.deepEqual(taus, [...taus].sort((a, b) => b - a));
+
+  const html = rankingHtml(rows);
+  assert.match(html, /<th>CMI<\/th><th>runs<\/th><\/tr>/);
+  const l2Row = html.split('\n').find((l) => l.includes('<td class="l">l2</td>'))!;
+  assert.ok(l2Row.includes(`<td class="cmi">${Number(l2.cmi!.toPrecision(3))} <span class="muted">(${l2.cmiWorstSet!.join(', ')})</span></td>`), l2Row);
+  assert.match(html, /<p class="meta ranking-note">CMI: the conditional mutual information between sign\(Δμ\) and sign\(Δgap\)/);
+  // no usable pair: a dash
+  const lone = rankingHtml(rankMeasures([run({ key: 'a', measures: { x: 1 } })]));
+  assert.match(lone, /<td class="cmi">—<\/td><td>1<\/td>/);
 });
 
 test('report runs from the database carry their training configuration key and measure options', () => {
