@@ -15,6 +15,7 @@ import { createProgress, formatDuration } from '../util/progress.js';
 import { checkOutputFile, sameTarget, writeOutput, type OutputTarget } from '../util/output.js';
 import { evaluateNetwork } from '../measures/margin.js';
 import { writeModelReport } from '../report/single.js';
+import { importPlugin } from '../util/plugins.js';
 
 export const command: CommandDef = {
   name: 'measure',
@@ -37,6 +38,7 @@ export const command: CommandDef = {
     samples: { type: 'int', value: 'K', default: DEFAULTS.samples, min: 1, help: 'Monte-Carlo samples per α (expected sharpness) and per σ (pac_bayes_sigma)' },
     delta: { type: 'number', value: 'D', default: DEFAULTS.delta, min: 1e-12, max: 0.999999, help: 'δ of the PAC-Bayes bound' },
     'alpha-grid': { type: 'string', value: 'LO:HI:N', help: 'the α grid of the PAC-Bayes bound: N log-spaced values from LO to HI, or a list a,b,c of increasing values [default: 1e-4:0.1:16]' },
+    'sharpness-target': { type: 'number', value: 'T', default: DEFAULTS.sharpnessTarget, min: 1e-12, max: 0.999999, help: 'kl_at_sharpness: the expected sharpness (in (0, 1)) at which the α-curve\'s kl is read' },
     'sharpness-points': { type: 'int', value: 'N', default: DEFAULTS.sharpnessPoints, min: 1, help: 'sharpness uses at most N training points (a fixed seeded subset)' },
     'sharpness-steps': { type: 'int', value: 'N', default: DEFAULTS.sharpnessSteps, min: 0, help: 'projected gradient-ascent steps of sharpness' },
     seed: { type: 'int', value: 'S', default: DEFAULTS.seed, help: 'seed of every random choice (subsets, perturbations)' },
@@ -44,6 +46,7 @@ export const command: CommandDef = {
     html: { type: 'string', value: 'FILE', help: 'also write a one-model HTML report: the measures, a histogram of the training margins, the PAC-Bayes curve (- for standard output instead of the table)' },
     threads: { type: 'int', value: 'N', min: 1, help: 'ONNX Runtime threads [default: the number of cores]' },
     device: { type: 'string', value: 'NAME', default: 'cpu', choices: ['cpu', 'webgpu', 'cuda'], help: 'execution provider' },
+    plugin: { type: 'string', value: 'FILE', help: 'an ES module to import first, e.g. one whose top level calls defineMeasure: its measures are computed with the others' },
     quiet: { type: 'boolean', help: 'no progress output' },
   },
   epilog: [
@@ -196,6 +199,7 @@ export function formatTable(report: MeasureReport): string {
 export async function run(o: ParsedOptions): Promise<void> {
   if (o.model === undefined) throw new UserError('--model FILE is required (a model.json, e.g. runs/a/model.json)');
   if (o.data === undefined) throw new UserError('--data SPEC is required (a run\'s run.json, or mnist, idx:DIR, cifar10:DIR, synthetic)');
+  if (o.plugin !== undefined) await importPlugin(String(o.plugin));
   const measures = o.measures !== undefined ? parseMeasureList(String(o.measures)) : undefined;
   const alphaGrid = o['alpha-grid'] !== undefined ? parseAlphaGrid(String(o['alpha-grid'])) : undefined;
   // Output paths are checked before any work: a bad one fails at once, not after minutes of measuring.
@@ -223,6 +227,7 @@ export async function run(o: ParsedOptions): Promise<void> {
       samples: Number(o.samples ?? DEFAULTS.samples),
       delta: Number(o.delta ?? DEFAULTS.delta),
       alphaGrid,
+      sharpnessTarget: Number(o['sharpness-target'] ?? DEFAULTS.sharpnessTarget),
       seed: Number(o.seed ?? DEFAULTS.seed),
       sharpnessPoints: Number(o['sharpness-points'] ?? DEFAULTS.sharpnessPoints),
       sharpnessSteps: Number(o['sharpness-steps'] ?? DEFAULTS.sharpnessSteps),

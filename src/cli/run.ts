@@ -1,6 +1,7 @@
 /** `genmeasures run`: run one of the paper's experiments (a sweep of networks), resumable, in parallel. */
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { CommandDef, ParsedOptions } from './args.js';
 import { UserError } from '../errors.js';
 import { parseDevice, parseThreads, cores } from '../engine/index.js';
@@ -10,6 +11,7 @@ import { EXPERIMENT_NAMES, PRESET_NAMES, parseSizeList, runKey, trainKey, type E
 import { formatRunLine, runName, runPlan } from '../experiments/runner.js';
 import { DEFAULT_DB, Store } from '../experiments/store.js';
 import { formatDuration } from '../util/progress.js';
+import { importPlugin } from '../util/plugins.js';
 
 export const command: CommandDef = {
   name: 'run',
@@ -36,6 +38,7 @@ export const command: CommandDef = {
     'sharpness-points': { type: 'int', value: 'N', min: 1, help: 'sharpness on at most N training points [default: the preset\'s]' },
     threads: { type: 'int', value: 'N', min: 1, help: 'ONNX Runtime threads per worker [default: cores / workers, at least 1, and once no run is left to start, the cores of idle workers go to the busy ones]' },
     device: { type: 'string', value: 'NAME', default: 'cpu', choices: ['cpu', 'webgpu', 'cuda'], help: 'execution provider of the workers' },
+    plugin: { type: 'string', value: 'FILE', help: 'an ES module to import first (here and in every worker), e.g. one whose top level calls defineMeasure: its measures are computed and recorded like the others' },
     'dry-run': { type: 'boolean', help: 'print the plan (every run, its key, and whether the database holds it) and stop' },
     quiet: { type: 'boolean', help: 'no progress output (the summary is still printed)' },
   },
@@ -47,12 +50,15 @@ export const command: CommandDef = {
     '',
     'Every run trains (or reuses its checkpoint), computes every measure and is recorded in the database as',
     'one row. Running the same command again skips finished runs: an interrupted sweep resumes. A run that',
-    'fails is recorded as failed and retried next time. Export the results with genmeasures export.',
+    'fails is recorded as failed and retried next time. A finished run that lacks a measure now asked for',
+    '(a longer --measures list, a new measure) is measured again for the missing ones only, from its',
+    'checkpoint. Export the results with genmeasures export.',
     '',
     'Examples:',
     '  genmeasures run width --preset quick --workers 2',
     '  genmeasures run random-labels --preset paper --data cifar10:/data/cifar-10-batches-bin',
     '  genmeasures run confusion --dry-run',
+    '  genmeasures run width --plugin ./my-measure.mjs     # a measure of your own, added to the runs recorded before',
   ].join('\n'),
 };
 
@@ -85,6 +91,11 @@ function printPlan(plan: ExperimentPlan, dbFile: string): void {
     const store = Store.open(dbFile, { mustExist: true });
     try {
       statuses = store.statuses(plan.runs.map(runKey));
+      const have = store.measureNames(plan.runs.map(runKey));
+      for (const r of plan.runs) {
+        const missing = have.has(runKey(r)) ? r.measureOptions.measures.filter((n) => !have.get(runKey(r))!.includes(n)) : [];
+        if (missing.length) statuses.set(runKey(r), `done, to add ${missing.join(',')}`);
+      }
     } finally {
       store.close();
     }
@@ -176,6 +187,9 @@ function sweepProgress(quiet: boolean) {
 export async function run(o: ParsedOptions, positionals: string[]): Promise<number> {
   if (positionals.length === 0) throw new UserError(`name an experiment: genmeasures run ${EXPERIMENT_NAMES.join('|')} (see genmeasures run --help)`);
   if (positionals.length > 1) throw new UserError(`one experiment at a time (got ${positionals.join(', ')})`);
+  // before the plan: the default measure list and --measures see the plugin's measures
+  const plugins = o.plugin === undefined ? [] : [path.resolve(String(o.plugin))];
+  for (const p of plugins) await importPlugin(p);
   const plan = buildPlan(positionals[0], String(o.preset), overridesOf(o));
   const dbFile = String(o.db);
   const workerCount = Number(o.workers);
@@ -198,16 +212,20 @@ export async function run(o: ParsedOptions, positionals: string[]): Promise<numb
     engine: { device, threads },
     adaptiveThreads: o.threads === undefined,
     signal: interrupt.signal,
+    plugins,
     events: {
-      onStart: ({ total, skipped, pending, workers, retrying }) => {
+      onStart: ({ total, skipped, pending, workers, retrying, adding }) => {
         p.note(
-          `${plan.experiment} (preset ${plan.preset}): ${total} run${total === 1 ? '' : 's'}${skipped ? `, ${skipped} already done` : ''}${retrying ? `, ${retrying} failed before (retrying)` : ''}` +
+          `${plan.experiment} (preset ${plan.preset}): ${total} run${total === 1 ? '' : 's'}${skipped ? `, ${skipped} already done` : ''}${retrying ? `, ${retrying} failed before (retrying)` : ''}${adding ? `, ${adding} done before without some measures (adding them)` : ''}` +
             (pending ? `; ${pending} to run on ${workers} worker${workers > 1 ? 's' : ''}` : '; nothing to do') + ` (db ${dbFile})`,
         );
         p.setTotal(skipped, total);
       },
       onRunDone: ({ done, total, spec, outcome, etaMs }) => {
-        const extra = (outcome.reusedCheckpoint ? ', checkpoint reused' : '') + (outcome.result === 'exists' ? '; another process recorded it first' : '');
+        const extra =
+          (outcome.reusedCheckpoint ? ', checkpoint reused' : '') +
+          (outcome.added?.length ? `, added measures ${outcome.added.join(', ')}` : '') +
+          (outcome.result === 'exists' ? '; another process recorded it first' : '');
         p.line(formatRunLine(done, total, spec.experiment, outcome.summary, extra));
         p.update(done, etaMs);
       },
@@ -228,9 +246,10 @@ export async function run(o: ParsedOptions, positionals: string[]): Promise<numb
     return 130;
   }
   const took = formatDuration(result.seconds * 1000);
-  const finished = result.skipped + result.done + result.byOthers;
+  const finished = result.skipped + result.done + result.added + result.byOthers;
   const parts = [`${result.done} now`];
   if (result.skipped) parts.push(`${result.skipped} before`);
+  if (result.added) parts.push(`${result.added} with new measures`);
   if (result.byOthers) parts.push(`${result.byOthers} by another process`);
   console.log(
     `${plan.experiment}: ${finished} of ${result.total} runs recorded (${parts.join(', ')}) in ${took}; db ${dbFile}` +

@@ -10,6 +10,10 @@
  *      every measure on the true-labelled part (the first trueCount points: all of them except the
  *      confusion set) with workers: 1 (one run per core; measures do not start threads of their own).
  *   3. Record the row, its measures and its curve in one transaction (store.recordDone).
+ *
+ * A run recorded as done that lacks some of the measures now asked for (job.addMeasures) is not redone:
+ * its checkpoint is loaded (or, if gone, the run is trained again: the key fixes the result), only the
+ * missing measures are computed, and they are merged into the row (store.addMeasures).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -31,6 +35,8 @@ export interface RunJob {
   checkpoints: string;
   /** Backend name in use in this process. */
   backend: string;
+  /** The run is recorded as done without these measures: compute only them and add them to its row. */
+  addMeasures?: string[];
 }
 
 export interface RunHooks {
@@ -46,6 +52,8 @@ export interface RunOutcome {
   result: 'inserted' | 'exists';
   reusedCheckpoint: boolean;
   summary: RunSummary;
+  /** Set when measures were added to a run recorded before (job.addMeasures): the names this process added. */
+  added?: string[];
 }
 
 /** The key numbers of a finished run, for the one-line report. */
@@ -208,8 +216,26 @@ export async function executeRun(job: RunJob, hooks: RunHooks = {}): Promise<Run
   const dir = path.join(job.checkpoints, trainKey(spec.config));
   const { record, reused, loaded } = await trainOrReuse(spec, dir, job.backend, hooks);
   hooks.onPhase?.('measuring');
-  const { report, measuredOn, seconds } = await measureCheckpoint(spec, dir, hooks, loaded);
+  const adding = job.addMeasures !== undefined;
+  const measuring = adding ? { ...spec, measureOptions: { ...spec.measureOptions, measures: job.addMeasures! } } : spec;
+  const { report, measuredOn, seconds } = await measureCheckpoint(measuring, dir, hooks, loaded);
   hooks.onPhase?.('recording');
+  if (adding) {
+    const store = Store.open(job.db);
+    let added;
+    try {
+      added = store.addMeasures(key, report, seconds);
+    } finally {
+      store.close();
+    }
+    return {
+      key,
+      result: added.result === 'updated' ? 'inserted' : 'exists',
+      reusedCheckpoint: reused,
+      added: added.added,
+      summary: summaryOf(spec, record, added.measures, seconds, t0),
+    };
+  }
   const row = doneRow(spec, record, report, {
     measuredOn,
     measureSeconds: seconds,
@@ -227,17 +253,21 @@ export async function executeRun(job: RunJob, hooks: RunHooks = {}): Promise<Run
     key,
     result,
     reusedCheckpoint: reused,
-    summary: {
-      label: spec.label,
-      converged: record.converged,
-      stopReason: record.stopReason,
-      epochs: record.epochs,
-      trainError: record.final.trainError,
-      testError: record.final.testError,
-      measures: report.measures,
-      trainSeconds: record.seconds,
-      measureSeconds: seconds,
-      seconds: (performance.now() - t0) / 1000,
-    },
+    summary: summaryOf(spec, record, report.measures, seconds, t0),
+  };
+}
+
+function summaryOf(spec: RunSpec, record: RunRecord, measures: Record<string, number | null>, measureSeconds: number, t0: number): RunSummary {
+  return {
+    label: spec.label,
+    converged: record.converged,
+    stopReason: record.stopReason,
+    epochs: record.epochs,
+    trainError: record.final.trainError,
+    testError: record.final.testError,
+    measures,
+    trainSeconds: record.seconds,
+    measureSeconds,
+    seconds: (performance.now() - t0) / 1000,
   };
 }

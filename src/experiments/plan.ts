@@ -5,13 +5,16 @@
  * values it sweeps (training-set size, labels, confusion-set size, width). Nothing here trains or measures;
  * the runner (runner.ts) executes a plan and the store (store.ts) keeps the results.
  *
- * A run's identity is its key: the SHA-256 of the canonical JSON of {experiment, config, measureOptions}
- * (runKey). The training part alone (the RunConfig) has its own key, trainKey, which names the saved
- * checkpoint: two runs that differ only in measure options train once.
+ * A run's identity is its key: the SHA-256 of the canonical JSON of {experiment, config, measureOptions
+ * without `measures`} (runKey). The list of measures is what to compute, not who the run is: a run
+ * measured with ['l2'] and then asked for ['l2', 'margin'] keeps its key, and only margin is computed
+ * (the runner adds the missing measures to the stored row). The training part alone (the RunConfig) has
+ * its own key, trainKey, which names the saved checkpoint: two runs that differ only in measure options
+ * train once.
  */
 import { createHash } from 'node:crypto';
 import { UserError } from '../errors.js';
-import { MEASURE_NAMES, resolveOptions } from '../measures/index.js';
+import { DEFAULTS, MEASURES, MEASURE_NAMES, resolveOptions } from '../measures/index.js';
 import { parseModelSpec } from '../models/spec.js';
 import type { RunConfig } from '../train/config.js';
 
@@ -40,6 +43,11 @@ export interface StoredMeasureOptions {
   sigmaMax: number;
   accuracyDrop: number;
   accuracyTol: number;
+  /**
+   * kl_at_sharpness's target; present only when it differs from the default (DEFAULTS.sharpnessTarget), so
+   * that runs at the default keep the keys they had before the option existed.
+   */
+  sharpnessTarget?: number;
 }
 
 /** One network of a sweep: what it trains, how it is measured, and the values the experiment sweeps. */
@@ -88,8 +96,10 @@ export interface PlanOverrides {
 
 /** Fill every measure option (the measures module's defaults) and check it. */
 export function resolveMeasureOptions(partial: Partial<StoredMeasureOptions> = {}): StoredMeasureOptions {
-  // the measures' own defaults and checks; only the options that change the numbers are stored
-  const r = resolveOptions(partial);
+  // the measures' own defaults and checks; only the options that change the numbers are stored. A sweep's
+  // default list leaves out the measures marked sweepOptIn (too costly for every run; name them to add them)
+  const requested = partial.measures ?? MEASURES.filter((m) => !m.sweepOptIn).map((m) => m.name);
+  const r = resolveOptions({ ...partial, measures: requested });
   return {
     // in output order, so that the same set always hashes the same
     measures: MEASURE_NAMES.filter((n) => r.measures.includes(n)),
@@ -105,6 +115,8 @@ export function resolveMeasureOptions(partial: Partial<StoredMeasureOptions> = {
     sigmaMax: r.sigmaMax,
     accuracyDrop: r.accuracyDrop,
     accuracyTol: r.accuracyTol,
+    // stored only off its default: the default case hashes as it did before the option existed
+    ...(r.sharpnessTarget !== DEFAULTS.sharpnessTarget ? { sharpnessTarget: r.sharpnessTarget } : {}),
   };
 }
 
@@ -128,9 +140,14 @@ function sortKeys(v: unknown): unknown {
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
-/** The key of a run: SHA-256 of the canonical JSON of its full configuration. */
-export function runKey(spec: Pick<RunSpec, 'experiment' | 'config' | 'measureOptions'>): string {
-  return sha256(canonicalJson({ experiment: spec.experiment, config: spec.config, measureOptions: spec.measureOptions }));
+/**
+ * The key of a run: SHA-256 of the canonical JSON of its configuration, the measure list left out (the
+ * measures to compute are not part of a run's identity; every other measure option is). Accepts stored
+ * measure options too (store.ts recomputes old keys with it).
+ */
+export function runKey(spec: { experiment: string; config: unknown; measureOptions: Partial<StoredMeasureOptions> | Record<string, unknown> }): string {
+  const { measures: _list, ...options } = spec.measureOptions as Record<string, unknown>;
+  return sha256(canonicalJson({ experiment: spec.experiment, config: spec.config, measureOptions: options }));
 }
 
 /** The key of a training configuration: the name of its checkpoint folder. */

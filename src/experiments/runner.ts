@@ -8,6 +8,11 @@
  * complete checkpoints of runs that were being measured, and ignores temporary folders (.NAME.tmp-*) left
  * by a kill (those older than `staleTmpMs` are removed).
  *
+ * New measures: a run's key leaves the measure list out (plan.ts runKey), so a finished run that lacks some
+ * of the measures the plan asks for (a measure added to the registry, or a longer --measures list) is
+ * not skipped: it is measured again for the missing names only, from its checkpoint, and they are added
+ * to its row (counted in `added`, not `done`).
+ *
  * Failures: a run that throws a bug or whose worker dies is recorded as 'failed' with its error and the
  * sweep goes on (the next run of the same command retries it); a UserError in a run (bad input: data that
  * cannot be read, a size larger than the data…) stops the sweep, since every run would meet it, and is
@@ -44,7 +49,7 @@ import type { FromWorker, ToWorker } from './worker.js';
 
 export interface RunnerEvents {
   /** Before any run: the plan's size, what is already done, how many workers start. */
-  onStart?(info: { total: number; skipped: number; pending: number; workers: number; retrying: number }): void;
+  onStart?(info: { total: number; skipped: number; pending: number; workers: number; retrying: number; adding: number }): void;
   /** A run finished and was recorded; `done` counts finished runs of the plan (skipped ones included). */
   onRunDone?(info: { done: number; total: number; spec: RunSpec; outcome: RunOutcome; etaMs: number | null }): void;
   /** A run failed and was recorded as failed. */
@@ -77,6 +82,8 @@ export interface RunnerOptions {
   /** How often idle workers look again at runs claimed by another process (default 1 s). */
   pollMs?: number;
   events?: RunnerEvents;
+  /** ES modules every worker imports before its first run (e.g. files that call defineMeasure). */
+  plugins?: string[];
 }
 
 export interface SweepResult {
@@ -85,6 +92,8 @@ export interface SweepResult {
   skipped: number;
   /** Runs finished and recorded by this call. */
   done: number;
+  /** Runs recorded before that lacked some of the plan's measures, and got them from this call. */
+  added: number;
   /** Runs recorded by another process while this call ran (skipped, or done here but recorded there first). */
   byOthers: number;
   failed: { spec: RunSpec; error: string }[];
@@ -285,7 +294,13 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
   const checkpoints = opts.checkpoints ?? checkpointsDir(opts.db);
   const claims = new RunClaims(checkpoints, opts.db);
   const keys = plan.runs.map(runKey);
-  const recordedNow = () => [...store.statuses(keys).values()].filter((v) => v === 'done').length;
+  /** The plan's measures that a run's 'done' row lacks; null when the run has no done row. */
+  const missingOf = (spec: RunSpec): string[] | null => {
+    const have = store.measureNames([runKey(spec)]).get(runKey(spec));
+    return have ? spec.measureOptions.measures.filter((n) => !have.includes(n)) : null;
+  };
+  const complete = (spec: RunSpec) => missingOf(spec)?.length === 0;
+  const recordedNow = () => plan.runs.filter(complete).length;
   let removeAbortListener = () => {};
   try {
     store.registerPlan(plan);
@@ -294,8 +309,9 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
 
     const total = plan.runs.length;
     const statuses = store.statuses(keys);
-    const pending = plan.runs.filter((r) => statuses.get(runKey(r)) !== 'done');
+    const pending = plan.runs.filter((r) => !complete(r));
     const retrying = pending.filter((r) => statuses.get(runKey(r)) === 'failed').length;
+    const adding = pending.filter((r) => statuses.get(runKey(r)) === 'done').length;
     const skipped = total - pending.length;
     const requested = opts.workers ?? os.availableParallelism();
     if (!(Number.isInteger(requested) && requested >= 1)) throw new UserError(`--workers: ${requested} is not a whole number ≥ 1`);
@@ -303,10 +319,10 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
     // Announced once the first worker is ready (a backend that cannot start is then the only message).
     let announced = false;
     const announce = () => {
-      if (!announced) events.onStart?.({ total, skipped, pending: pending.length, workers: workerCount, retrying });
+      if (!announced) events.onStart?.({ total, skipped, pending: pending.length, workers: workerCount, retrying, adding });
       announced = true;
     };
-    const result: SweepResult = { total, skipped, done: 0, byOthers: 0, failed: [], seconds: 0, interrupted: false, recorded: skipped };
+    const result: SweepResult = { total, skipped, done: 0, added: 0, byOthers: 0, failed: [], seconds: 0, interrupted: false, recorded: skipped };
     if (opts.signal?.aborted) {
       result.interrupted = true;
       return result;
@@ -325,7 +341,7 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
     let interrupted = false;
     const slots: Slot[] = [];
     const inFlight = () => new Set(slots.filter((s) => s.spec).map((s) => trainKey(s.spec!.config)));
-    const doneInDb = (spec: RunSpec) => store.statuses([runKey(spec)]).get(runKey(spec)) === 'done';
+    const doneInDb = complete; // recorded with every measure of the plan
 
     await new Promise<void>((resolve) => {
       let settled = false;
@@ -406,7 +422,8 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
           queue.splice(i, 1);
           slot.spec = spec;
           slot.status = 'starting';
-          slot.child.send({ type: 'run', job: { spec, db: opts.db, checkpoints } } satisfies ToWorker);
+          const missing = missingOf(spec); // a done row: add only what it lacks
+          slot.child.send({ type: 'run', job: { spec, db: opts.db, checkpoints, ...(missing ? { addMeasures: missing } : {}) } } satisfies ToWorker);
           status();
           return;
         }
@@ -428,6 +445,14 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
       };
       const fail = (spec: RunSpec, error: string) => {
         claims.release(runKey(spec));
+        if (missingOf(spec)?.length) {
+          // adding measures to a done row failed: the row keeps what it had (no failed row replaces it)
+          result.failed.push({ spec, error });
+          finished++;
+          doneCost += estimateCost(spec);
+          events.onRunFailed?.({ done: finished, total, spec, error });
+          return;
+        }
         if (store.recordFailed(failedRow(spec, error, new Date().toISOString())) === 'exists') {
           // another process recorded it (done) meanwhile: the run is not missing
           recordedElsewhere(spec);
@@ -467,6 +492,7 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
             slot.spec = null;
             claims.release(runKey(spec));
             if (msg.outcome.result === 'exists') result.byOthers++;
+            else if (msg.outcome.added) result.added++;
             else result.done++;
             finished++;
             doneCost += estimateCost(spec);
@@ -520,7 +546,7 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
           if (queue.length > 0 && !abort) spawn();
           finish();
         });
-        child.send({ type: 'init', engine: opts.engine ?? { device: 'cpu', threads: 1 } } satisfies ToWorker);
+        child.send({ type: 'init', engine: opts.engine ?? { device: 'cpu', threads: 1 }, plugins: opts.plugins } satisfies ToWorker);
       };
       for (let i = 0; i < workerCount; i++) spawn();
     });

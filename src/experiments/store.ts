@@ -8,18 +8,23 @@
  * worker processes can record runs at once. A row is written only when its run is complete (training,
  * every measure), in one transaction with its measures and curve: a killed process leaves either the
  * whole row or nothing. A finished ('done') row is never replaced; a 'failed' row is replaced when the run
- * is retried and succeeds.
+ * is retried and succeeds. A 'done' row that lacks measures a later sweep asks for gets them added in
+ * place (addMeasures), in one transaction.
+ *
+ * Schema versions: 1 keyed runs by {experiment, config, measureOptions} with the measure list; 2 leaves
+ * the list out (plan.ts runKey). A writing open of a version-1 file migrates it in one transaction
+ * (migrateKeys); a read-only open migrates an in-memory copy and leaves the file as it is.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { UserError } from '../errors.js';
-import type { MeasureReport, PacBayesPoint } from '../measures/index.js';
+import { MEASURE_NAMES, type MeasureReport, type PacBayesPoint } from '../measures/index.js';
 import type { RunRecord } from '../train/run.js';
 import { canonicalJson, type ExperimentPlan, type RunSpec, runKey, trainKey } from './plan.js';
 import { createHash } from 'node:crypto';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 export const DEFAULT_DB = path.join('runs', 'genmeasures.db');
 
 const SCHEMA = `
@@ -246,7 +251,91 @@ export function failedRow(spec: RunSpec, error: string, createdAt: string): RunR
 }
 
 export function planKey(plan: ExperimentPlan): string {
-  return createHash('sha256').update(canonicalJson({ experiment: plan.experiment, preset: plan.preset, runs: plan.runs.map(runKey) })).digest('hex');
+  return planKeyOf(plan.experiment, plan.preset, plan.runs.map(runKey));
+}
+
+function planKeyOf(experiment: string, preset: string, keys: string[]): string {
+  return createHash('sha256').update(canonicalJson({ experiment, preset, runs: keys })).digest('hex');
+}
+
+/** Rank of a measure name in output order (unknown names after the known ones). */
+const measureRank = (n: string) => {
+  const i = MEASURE_NAMES.indexOf(n);
+  return i < 0 ? MEASURE_NAMES.length : i;
+};
+
+/** Measure names in output order (stable for names the registry does not know). */
+function inMeasureOrder(names: string[]): string[] {
+  return [...names].sort((a, b) => measureRank(a) - measureRank(b));
+}
+
+/**
+ * Schema 1 → 2, inside the caller's transaction: recompute every row's key from its stored experiment,
+ * config and measure options with the current runKey (which leaves the measure list out), in `runs`,
+ * `measures`, `pac_bayes_curve` and `plan_runs`, and the plan keys from their runs' keys.
+ *
+ * Rows that differed only by their measure list now share a key: one is kept — a 'done' row over a
+ * 'failed' one, then the one with the most measures, then the most recently finished — and the others
+ * are deleted (their checkpoint is the same; the next sweep adds any measure the kept row lacks from it).
+ * Plans that now have the same key are merged into the oldest. plan_runs entries of runs that were never
+ * recorded keep their old key (there is no row to recompute it from; they match nothing, as before).
+ */
+export function migrateKeys(db: Database.Database): { rows: number; dropped: number } {
+  db.pragma('defer_foreign_keys = ON'); // keys change in parents and children: checked at commit
+  type Old = { key: string; experiment: string; config: string; measure_options: string; status: string; measures: string | null; finished_at: string };
+  const rows = db.prepare('SELECT key, experiment, config, measure_options, status, measures, finished_at FROM runs').all() as Old[];
+  const groups = new Map<string, Old[]>();
+  const newKey = new Map<string, string>();
+  for (const r of rows) {
+    const k = runKey({ experiment: r.experiment, config: JSON.parse(r.config), measureOptions: JSON.parse(r.measure_options) });
+    newKey.set(r.key, k);
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  const count = (r: Old) => Object.keys(JSON.parse(r.measures ?? '{}')).length;
+  const del = ['DELETE FROM measures WHERE key = ?', 'DELETE FROM pac_bayes_curve WHERE key = ?', 'DELETE FROM runs WHERE key = ?'].map((q) => db.prepare(q));
+  const upd = ['UPDATE runs SET key = ? WHERE key = ?', 'UPDATE measures SET key = ? WHERE key = ?', 'UPDATE pac_bayes_curve SET key = ? WHERE key = ?', 'UPDATE plan_runs SET key = ? WHERE key = ?'].map((q) => db.prepare(q));
+  let dropped = 0;
+  const winners: Old[] = [];
+  for (const group of groups.values()) {
+    group.sort((a, b) => Number(b.status === 'done') - Number(a.status === 'done') || count(b) - count(a) || b.finished_at.localeCompare(a.finished_at) || a.key.localeCompare(b.key));
+    winners.push(group[0]);
+    for (const loser of group.slice(1)) {
+      for (const d of del) d.run(loser.key);
+      dropped++;
+    }
+  }
+  for (const w of winners) {
+    const k = newKey.get(w.key)!;
+    if (k !== w.key) for (const u of upd.slice(0, 3)) u.run(k, w.key);
+  }
+  for (const [old, k] of newKey) if (old !== k) upd[3].run(k, old);
+  // plan keys are hashes of their runs' keys
+  const plans = db.prepare('SELECT plan_key, experiment, preset, created_at, last_run_at FROM plans ORDER BY created_at, plan_key').all() as { plan_key: string; experiment: string; preset: string; created_at: string; last_run_at: string }[];
+  const keysOf = db.prepare<[string], { key: string }>('SELECT key FROM plan_runs WHERE plan_key = ? ORDER BY position');
+  for (const p of plans) {
+    const k = planKeyOf(p.experiment, p.preset, keysOf.all(p.plan_key).map((r) => r.key));
+    if (k === p.plan_key) continue;
+    const existing = db.prepare<[string], { last_run_at: string }>('SELECT last_run_at FROM plans WHERE plan_key = ?').get(k);
+    if (existing) {
+      // the same sweep run before with another measure list: one plan, last run at the later time
+      if (p.last_run_at > existing.last_run_at) db.prepare('UPDATE plans SET last_run_at = ? WHERE plan_key = ?').run(p.last_run_at, k);
+      db.prepare('DELETE FROM plan_runs WHERE plan_key = ?').run(p.plan_key);
+      db.prepare('DELETE FROM plans WHERE plan_key = ?').run(p.plan_key);
+    } else {
+      db.prepare('UPDATE plans SET plan_key = ? WHERE plan_key = ?').run(k, p.plan_key);
+      db.prepare('UPDATE plan_runs SET plan_key = ? WHERE plan_key = ?').run(k, p.plan_key);
+    }
+  }
+  db.prepare("INSERT OR REPLACE INTO meta (name, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
+  return { rows: rows.length, dropped };
+}
+
+/** Merge two `components` objects: the old values win; objects one level down (e.g. log10) are merged. */
+function mergeComponents(old: Record<string, unknown>, add: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...add, ...old };
+  const plain = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+  for (const k of Object.keys(add)) if (plain(old[k]) && plain(add[k])) out[k] = { ...add[k], ...old[k] };
+  return out;
 }
 
 /** The checkpoints folder of a database: beside it. */
@@ -271,7 +360,7 @@ export interface OpenOptions {
  * Why the open database is not a genmeasures results database of this version, or null if it is one
  * (or holds no table at all: a new, empty database). Only reads.
  */
-function schemaProblem(db: Database.Database, file: string, option: string): UserError | 'empty' | null {
+function schemaProblem(db: Database.Database, file: string, option: string): UserError | 'empty' | 'migrate' | null {
   const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
   if (tables.length === 0) return 'empty';
   const columns = (table: string) => new Set((db.prepare(`PRAGMA table_info(${JSON.stringify(table)})`).all() as { name: string }[]).map((c) => c.name));
@@ -282,12 +371,13 @@ function schemaProblem(db: Database.Database, file: string, option: string): Use
   if (!metaCols.has('name') || !metaCols.has('value')) return foreign('its "meta" table is not genmeasures\'');
   const version = db.prepare("SELECT value FROM meta WHERE name = 'schema_version'").get() as { value: string } | undefined;
   if (!version) return foreign('no schema_version in its "meta" table');
-  if (Number(version.value) !== SCHEMA_VERSION) return new UserError(`${option}: ${file} has schema version ${version.value}; this genmeasures reads version ${SCHEMA_VERSION}`);
+  const old = Number(version.value) === 1; // keys with the measure list: migrated on open
+  if (!old && Number(version.value) !== SCHEMA_VERSION) return new UserError(`${option}: ${file} has schema version ${version.value}; this genmeasures reads version ${SCHEMA_VERSION}`);
   if (!tables.includes('runs')) return foreign('no "runs" table');
   const runCols = columns('runs');
   const missing = RUN_COLUMNS.filter((c) => !runCols.has(c));
   if (missing.length > 0) return foreign(`its "runs" table lacks the column${missing.length > 1 ? 's' : ''} ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`);
-  return null;
+  return old ? 'migrate' : null;
 }
 
 export class Store {
@@ -333,6 +423,16 @@ export class Store {
       if (problem instanceof UserError) throw problem;
       if (readonly) {
         if (problem === 'empty') throw new UserError(`${option}: ${file} is a SQLite database without any table, not a genmeasures results database`);
+        if (problem === 'migrate') {
+          // an old file read without writing: migrate a copy in memory
+          const image = db.serialize();
+          image[18] = image[19] = 1; // a WAL-mode header would make the in-memory copy unwritable
+          const copy = new Database(image);
+          db.close();
+          db = copy;
+          db.pragma('foreign_keys = ON');
+          db.transaction(() => migrateKeys(db)).immediate();
+        }
       } else {
         retryBusy(() => db.pragma('journal_mode = WAL'));
         db.pragma('synchronous = NORMAL');
@@ -340,6 +440,9 @@ export class Store {
         db.transaction(() => {
           db.exec(SCHEMA);
           db.prepare('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
+          // looked at again inside the transaction: another process may have migrated the file meanwhile
+          const v = db.prepare("SELECT value FROM meta WHERE name = 'schema_version'").get() as { value: string };
+          if (Number(v.value) === 1) migrateKeys(db);
         }).immediate();
       }
     } catch (e) {
@@ -365,6 +468,62 @@ export class Store {
       if (r) out.set(k, r.status);
     }
     return out;
+  }
+
+  /** The measure names of every given key that has a 'done' row. */
+  measureNames(keys: string[]): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    const stmt = this.db.prepare<[string], { measures: string | null }>("SELECT measures FROM runs WHERE key = ? AND status = 'done'");
+    for (const k of keys) {
+      const r = stmt.get(k);
+      if (r) out.set(k, Object.keys(JSON.parse(r.measures ?? '{}') as object));
+    }
+    return out;
+  }
+
+  /**
+   * Add measures to a 'done' row, in one transaction: the report's measures that the row lacks are
+   * merged into its measures, components, notes, timings and curve (a measure the row already has —
+   * e.g. added meanwhile by another process — is left as it is), its measure list and measure time
+   * updated, and the new values written to `measures`. 'exists' when nothing was missing any more.
+   */
+  addMeasures(key: string, report: MeasureReport, measureSeconds: number): { result: 'updated' | 'exists'; added: string[]; measures: Record<string, number | null> } {
+    const db = this.db;
+    return db.transaction(() => {
+      const row = db.prepare<[string], RunRow>('SELECT * FROM runs WHERE key = ?').get(key);
+      if (!row || row.status !== 'done') throw new Error(`run ${key} is not recorded as done: no measures can be added to it`);
+      const old = JSON.parse(row.measures ?? '{}') as Record<string, number | null>;
+      const added = inMeasureOrder(Object.keys(report.measures).filter((n) => !(n in old)));
+      if (added.length === 0) return { result: 'exists' as const, added, measures: old };
+      const merged: Record<string, number | null> = {};
+      for (const n of inMeasureOrder([...Object.keys(old), ...added])) merged[n] = n in old ? old[n] : report.measures[n];
+      const notes = JSON.parse(row.notes ?? '[]') as string[];
+      for (const n of report.notes) if (!notes.includes(n)) notes.push(n);
+      const timings = JSON.parse(row.timings ?? '{}') as Record<string, number>;
+      for (const n of added) if (n in report.timings_ms) timings[n] = report.timings_ms[n];
+      let curve = JSON.parse(row.pac_bayes_curve ?? '[]') as PacBayesPoint[];
+      const newCurve = curve.length === 0 && report.pac_bayes_curve.length > 0;
+      if (newCurve) curve = report.pac_bayes_curve;
+      const options = JSON.parse(row.measure_options) as Record<string, unknown>;
+      options.measures = inMeasureOrder([...new Set([...((options.measures as string[] | undefined) ?? []), ...added])]);
+      db.prepare('UPDATE runs SET measures = ?, components = ?, notes = ?, timings = ?, pac_bayes_curve = ?, measure_options = ?, measure_seconds = coalesce(measure_seconds, 0) + ? WHERE key = ?').run(
+        JSON.stringify(merged),
+        JSON.stringify(mergeComponents(JSON.parse(row.components ?? '{}') as Record<string, unknown>, report.components)),
+        JSON.stringify(notes),
+        JSON.stringify(timings),
+        JSON.stringify(curve),
+        canonicalJson(options),
+        measureSeconds,
+        key,
+      );
+      const m = db.prepare('INSERT OR REPLACE INTO measures (key, name, value) VALUES (?, ?, ?)');
+      for (const n of added) m.run(key, n, merged[n]);
+      if (newCurve) {
+        const c = db.prepare('INSERT OR REPLACE INTO pac_bayes_curve (key, alpha, kl, expected_sharpness, std_error, bound) VALUES (?, ?, ?, ?, ?, ?)');
+        for (const p of curve) c.run(key, p.alpha, fin(p.kl), fin(p.expected_sharpness), fin(p.std_error), fin(p.bound));
+      }
+      return { result: 'updated' as const, added, measures: merged };
+    }).immediate();
   }
 
   /**

@@ -3,7 +3,7 @@
  * configures its own engine (device and ONNX Runtime threads; workers × threads ≤ cores by default),
  * then does the runs the runner sends it, one at a time (execute.ts), and reports back.
  *
- * Messages in:  {type: 'init', engine} · {type: 'run', job} · {type: 'threads', threads} · {type: 'exit'}
+ * Messages in:  {type: 'init', engine, plugins?} (plugins: ES modules to import first, e.g. ones that call defineMeasure) · {type: 'run', job} · {type: 'threads', threads} · {type: 'exit'}
  * Messages out: {type: 'ready', backend} · {type: 'init-failed', error, userError} · {type: 'progress', key, text} · {type: 'done', key, outcome}
  *               · {type: 'failed', key, error, userError}
  *
@@ -12,11 +12,12 @@
  */
 import fs from 'node:fs';
 import { isUserError } from '../errors.js';
+import { importPlugin } from '../util/plugins.js';
 import { initEngine, releasePrograms, setEngineThreads, type EngineOptions } from '../engine/index.js';
 import { executeRun, type RunJob } from './execute.js';
 import { runKey } from './plan.js';
 
-export type ToWorker = { type: 'init'; engine: EngineOptions } | { type: 'threads'; threads: number } | { type: 'run'; job: Omit<RunJob, 'backend'> } | { type: 'exit' };
+export type ToWorker = { type: 'init'; engine: EngineOptions; plugins?: string[] } | { type: 'threads'; threads: number } | { type: 'run'; job: Omit<RunJob, 'backend'> } | { type: 'exit' };
 export type FromWorker =
   | { type: 'ready'; backend: string }
   | { type: 'init-failed'; error: string; userError: boolean }
@@ -68,6 +69,7 @@ process.on('message', (msg: ToWorker) => {
   if (msg.type === 'init') {
     busy = busy.then(async () => {
       try {
+        for (const p of msg.plugins ?? []) await importPlugin(p);
         backend = await initEngine(msg.engine);
       } catch (e) {
         send({ type: 'init-failed', error: isUserError(e) ? (e as Error).message : ((e as Error).stack ?? String(e)), userError: isUserError(e) });

@@ -6,8 +6,9 @@
  *
  * Perturbations: sample k is z_k ~ N(0, I) over all parameters (in the order of parameterArrays), drawn
  * from Rng(deriveSeed(seed, 'perturbation:k')), and the perturbed weights are w + s ⊙ z_k with
- * s_i = α(10|w_i| + 1) (the paper's choice) or s_i = σ (isotropic). The same z_k serve every α and σ
- * (common random numbers), so curves over α and the σ bisection are not made noisy by resampling.
+ * s_i = α(10|w_i| + 1) (the paper's choice), s_i = σ (isotropic) or s_i = √(α²w_i² + ε²), ε = MAG_EPSILON
+ * (magnitude-aware, Jiang et al. 2020: kind 'mag'). The same z_k serve every α and σ (common random
+ * numbers), so curves over α and the σ and α′ bisections are not made noisy by resampling.
  */
 import { FirstLayerSplit, ShiftedPoint, firstLayerNetwork, logits, lossGrad, shiftedLogits, splitAfterFirstLayer } from '../engine/programs.js';
 import { Network, parameterArrays } from '../models/network.js';
@@ -20,7 +21,14 @@ export interface EvalSet {
   n: number;
 }
 
-export type NoiseSpec = { kind: 'paper'; alpha: number; sample: number } | { kind: 'iso'; sigma: number; sample: number };
+export type NoiseSpec =
+  | { kind: 'paper'; alpha: number; sample: number }
+  | { kind: 'iso'; sigma: number; sample: number }
+  /** magnitude-aware: s_i = √(α²w_i² + ε²), ε = MAG_EPSILON; not linear in α, so always the full forward */
+  | { kind: 'mag'; alpha: number; sample: number };
+
+/** ε of the magnitude-aware perturbation ν_i ~ N(0, α²w_i² + ε²) (Jiang et al. 2020). */
+export const MAG_EPSILON = 1e-3;
 
 export interface Evaluator {
   /** Rows of the full training set (expected sharpness, pac_bayes_sigma) and of the sharpness subset. */
@@ -35,6 +43,12 @@ export interface Evaluator {
    * per-sample work for later requests (the σ bisection revisits the same samples).
    */
   errors(noises: (NoiseSpec | null)[], cache: boolean): Promise<number[]>;
+  /**
+   * 0/1 error over the full training set at w + ν for an explicit perturbation ν (one array per parameter
+   * array, parameterArrays order), by the full forward (sharpness_mag_flatness). Optional so that test
+   * doubles of the other measures need not provide it; the evaluator of createEvaluator has it.
+   */
+  errorAt?(nu: Float32Array[]): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -46,6 +60,7 @@ export function perturbationSample(shapes: ArrayLike<number>[] | Float32Array[],
 
 /** The perturbation scale s_i of a noise spec for weight w_i. */
 export function noiseScale(noise: NoiseSpec, w: number): number {
+  if (noise.kind === 'mag') return Math.sqrt(noise.alpha * noise.alpha * w * w + MAG_EPSILON * MAG_EPSILON);
   return noise.kind === 'paper' ? noise.alpha * (10 * Math.abs(w) + 1) : noise.sigma;
 }
 
@@ -61,6 +76,8 @@ const SHORTCUT_LIMIT = 2e7;
  * so the costly product layer₁(x; t⊙z_k) is computed once per sample k and reused for every α (or σ); only
  * the layers after the first are recomputed. (Bias perturbations are added exactly.) This is exact
  * arithmetic up to float32 rounding, and is used when one first-layer output over the data fits in memory.
+ * The magnitude-aware noise ('mag', s_i = √(α²w_i² + ε²)) is not a multiple of one basis t⊙z_k, so its
+ * requests always take the full forward (the other requests of the same call still use the shortcut).
  */
 export class LocalEvaluator {
   private readonly base: Float32Array[];
@@ -107,7 +124,11 @@ export class LocalEvaluator {
       const out = new Float32Array(w.length);
       const zj = z[j];
       if (noise.kind === 'paper') for (let i = 0; i < w.length; i++) out[i] = w[i] + noise.alpha * (10 * Math.abs(w[i]) + 1) * zj[i];
-      else for (let i = 0; i < w.length; i++) out[i] = w[i] + noise.sigma * zj[i];
+      else if (noise.kind === 'mag') {
+        const a2 = noise.alpha * noise.alpha;
+        const e2 = MAG_EPSILON * MAG_EPSILON;
+        for (let i = 0; i < w.length; i++) out[i] = w[i] + Math.sqrt(a2 * w[i] * w[i] + e2) * zj[i];
+      } else for (let i = 0; i < w.length; i++) out[i] = w[i] + noise.sigma * zj[i];
       return out;
     });
   }
@@ -119,6 +140,7 @@ export class LocalEvaluator {
 
   /** The first layer's perturbation basis t ⊙ z_k (t = 10|W₁|+1 for 'paper', 1 for 'iso'). */
   private basis(kind: NoiseSpec['kind'], z: Float32Array): Float32Array {
+    if (kind === 'mag') throw new Error('internal: the magnitude-aware noise has no first-layer basis');
     if (kind === 'iso') return z;
     const w = this.base[0];
     const t = new Float32Array(w.length);
@@ -172,11 +194,17 @@ export class LocalEvaluator {
   async errorCounts(noises: (NoiseSpec | null)[], cache: boolean): Promise<number[]> {
     const out: number[] = [];
     if (!this.shortcut) {
-      for (const noise of noises) {
-        const z = await logits(this.net, noise ? this.perturbed(noise) : this.base, this.full.x, 0, this.full.n);
-        out.push(this.countWrong(z, 0, this.full.n));
-      }
+      for (const noise of noises) out.push(await this.fullCount(noise ? this.perturbed(noise) : this.base));
       return out;
+    }
+    if (noises.some((n) => n?.kind === 'mag')) {
+      // per-noise fallback: the 'mag' requests by the full forward, the others by the shortcut below
+      const linear = noises.flatMap((n, i) => (n?.kind === 'mag' ? [] : [i]));
+      const shortcutCounts = linear.length > 0 ? await this.errorCounts(linear.map((i) => noises[i]), cache) : [];
+      const counts: number[] = new Array(noises.length).fill(0);
+      linear.forEach((i, a) => (counts[i] = shortcutCounts[a]));
+      for (const [i, n] of noises.entries()) if (n?.kind === 'mag') counts[i] = await this.fullCount(this.perturbed(n));
+      return counts;
     }
     const split = this.split!;
     this.baseFirst ??= await this.firstLayer(this.base[0]);
@@ -199,7 +227,7 @@ export class LocalEvaluator {
         const noise = noises[i];
         const arrays = noise ? this.perturbedWith(noise, z!, 1) : this.base;
         return {
-          scale: noise ? (noise.kind === 'paper' ? noise.alpha : noise.sigma) : 0,
+          scale: noise ? (noise.kind === 'iso' ? noise.sigma : noise.alpha) : 0,
           bias: split.nFirst === 2 ? arrays[1] : null,
           rest: arrays.slice(split.nFirst),
         };
@@ -216,16 +244,30 @@ export class LocalEvaluator {
     return counts;
   }
 
+  /** Misclassified rows of the full set at the given parameter arrays, by the full forward. */
+  private async fullCount(arrays: Float32Array[]): Promise<number> {
+    const z = await logits(this.net, arrays, this.full.x, 0, this.full.n);
+    return this.countWrong(z, 0, this.full.n);
+  }
+
+  /** Misclassified rows of the full set at w + ν (explicit ν, parameterArrays order), by the full forward. */
+  async errorCountAt(nu: Float32Array[]): Promise<number> {
+    return this.fullCount(this.shifted(nu));
+  }
+
+  /** w + ν. */
+  private shifted(nu: Float32Array[]): Float32Array[] {
+    return this.base.map((w, j) => {
+      const out = new Float32Array(w.length);
+      const v = nu[j];
+      for (let i = 0; i < w.length; i++) out[i] = w[i] + v[i];
+      return out;
+    });
+  }
+
   /** Σ cross-entropy over the sharpness rows at w + ν, and its gradient (summed, not averaged). */
   async lossGradSum(nu: Float32Array[] | null, wantGrad: boolean): Promise<{ lossSum: number; grads: Float32Array[] | null }> {
-    const arrays = nu
-      ? this.base.map((w, j) => {
-          const out = new Float32Array(w.length);
-          const v = nu[j];
-          for (let i = 0; i < w.length; i++) out[i] = w[i] + v[i];
-          return out;
-        })
-      : this.base;
+    const arrays = nu ? this.shifted(nu) : this.base;
     const r = await lossGrad(this.net, arrays, this.sharp.x, this.sharp.y, this.sharp.n, wantGrad);
     return { lossSum: r.lossSum, grads: r.grads };
   }
@@ -260,6 +302,9 @@ class InProcessEvaluator implements Evaluator {
   }
   async errors(noises: (NoiseSpec | null)[], cache: boolean) {
     return (await this.local.errorCounts(noises, cache)).map((c) => c / Math.max(1, this.full.n));
+  }
+  async errorAt(nu: Float32Array[]) {
+    return (await this.local.errorCountAt(nu)) / Math.max(1, this.full.n);
   }
   async close() {
     this.local.dispose();

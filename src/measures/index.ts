@@ -20,6 +20,7 @@ import { checkSameArchitecture } from './init.js';
 import { alphaGrid } from './pacbayes.js';
 import * as init from './init.js';
 import * as lipschitz from './lipschitz.js';
+import * as magflatness from './magflatness.js';
 import * as margin from './margin.js';
 import * as norms from './norms.js';
 import * as pacbayes from './pacbayes.js';
@@ -54,13 +55,17 @@ const ORDER = [
   'expected_sharpness',
   'kl',
   'pac_bayes',
+  'pac_bayes_kl',
+  'kl_at_sharpness',
   'pac_bayes_sigma',
   'flatness',
+  'pac_bayes_mag_flatness',
+  'sharpness_mag_flatness',
   'dist_from_init',
   'bartlett_spectral',
 ];
 
-const ALL: MeasureDef[] = [margin, norms, paths, spectral, lipschitz, sharpness, pacbayes, init].flatMap((m) => m.measures);
+const ALL: MeasureDef[] = [margin, norms, paths, spectral, lipschitz, sharpness, pacbayes, magflatness, init].flatMap((m) => m.measures);
 
 /** Every measure, in output order. */
 export const MEASURES: MeasureDef[] = [...ALL].sort((a, b) => rank(a.name) - rank(b.name));
@@ -71,12 +76,58 @@ function rank(name: string): number {
   return i < 0 ? ORDER.length : i;
 }
 
+// ---- defineMeasure: measures from the user's code --------------------------------------------------
+// MEASURES and MEASURE_NAMES are the live registry: defineMeasure appends to both arrays in place (a
+// user measure ranks after the built-in ones), so every module that imported them, and every function
+// that reads them at call time (parseMeasureList, resolveOptions' default list, computeMeasures, the
+// experiments' measure list, the CSV export's columns), sees it.
+
+/** Names a measure cannot take: the run fields of the CSV export (experiments/export.ts EXPORT_FIELDS). */
+const RESERVED_NAMES = [
+  'key', 'experiment', 'label', 'status', 'converged', 'stop_reason', 'epochs', 'train_size', 'labels', 'confusion', 'width',
+  'm', 'true_count', 'measured_on', 'train_loss', 'train_error', 'test_loss', 'test_error', 'gen_gap', 'backend',
+  'train_seconds', 'measure_seconds', 'checkpoint', 'created_at', 'finished_at', 'error',
+];
+
+/**
+ * Add a measure to the registry: `{ name, summary, needs, compute(ctx) }` (see MeasureDef). The name is
+ * snake_case (a lower-case letter, then lower-case letters, digits and single underscores) and not
+ * taken; `needs` lists what compute uses ('weights', 'data', 'initial': without them the value is null
+ * with a note). It is then computed by default (computeMeasures, `genmeasures measure` and `run` with
+ * --plugin FILE), named in --measures, exported as a column and ranked in the report. A UserError
+ * when the definition is not valid.
+ */
+export function defineMeasure(def: MeasureDef): void {
+  const d = def as Partial<MeasureDef> | null;
+  if (!d || typeof d !== 'object') throw new UserError('defineMeasure: expected a measure definition { name, summary, needs, compute }');
+  const name = d.name;
+  if (typeof name !== 'string' || !/^[a-z][a-z0-9]*(_[a-z0-9]+)*$/.test(name)) {
+    throw new UserError(`defineMeasure: the name ${JSON.stringify(name)} is not snake_case (e.g. my_measure: lower-case letters, digits and single underscores, starting with a letter)`);
+  }
+  if (MEASURE_NAMES.includes(name)) throw new UserError(`defineMeasure: a measure named ${name} exists already`);
+  if (RESERVED_NAMES.includes(name)) throw new UserError(`defineMeasure: ${name} is the name of a run field of the export; choose another name`);
+  if (typeof d.summary !== 'string' || d.summary.trim() === '') throw new UserError(`defineMeasure ${name}: a one-line summary is required`);
+  const needs = d.needs ?? [];
+  if (!Array.isArray(needs) || !needs.every((n) => n === 'weights' || n === 'data' || n === 'initial')) {
+    throw new UserError(`defineMeasure ${name}: needs must list 'weights', 'data' or 'initial' (got ${JSON.stringify(d.needs)})`);
+  }
+  if (typeof d.compute !== 'function') throw new UserError(`defineMeasure ${name}: compute(ctx) must be a function returning { value, note? }`);
+  const measure: MeasureDef = { ...(d as MeasureDef), needs: [...needs] };
+  // in rank order: after every measure of lower or equal rank (user measures go last, in definition order)
+  let i = MEASURES.length;
+  while (i > 0 && rank(MEASURES[i - 1].name) > rank(name)) i--;
+  MEASURES.splice(i, 0, measure);
+  MEASURE_NAMES.splice(i, 0, name);
+}
+// ---- end defineMeasure -------------------------------------------------------------------------------
+
 export const DEFAULTS = {
   marginEps: 0.05,
   alpha: 5e-4,
   samples: 10,
   seed: 1,
   delta: 0.05,
+  sharpnessTarget: 0.05,
   sharpnessPoints: 5000,
   sharpnessSteps: 20,
   sigmaSteps: 15,
@@ -111,6 +162,7 @@ export function resolveOptions(o: MeasureOptions = {}): ResolvedOptions {
     seed: o.seed ?? DEFAULTS.seed,
     delta: o.delta ?? DEFAULTS.delta,
     alphaGrid: o.alphaGrid ?? alphaGrid(),
+    sharpnessTarget: o.sharpnessTarget ?? DEFAULTS.sharpnessTarget,
     sharpnessPoints: o.sharpnessPoints ?? DEFAULTS.sharpnessPoints,
     sharpnessSteps: o.sharpnessSteps ?? DEFAULTS.sharpnessSteps,
     sigmaSteps: o.sigmaSteps ?? DEFAULTS.sigmaSteps,
@@ -125,6 +177,7 @@ export function resolveOptions(o: MeasureOptions = {}): ResolvedOptions {
   check(Number.isInteger(r.samples) && r.samples >= 1, `the number of samples must be a whole number ≥ 1 (got ${r.samples})`);
   check(r.delta > 0 && r.delta < 1, `δ must be in (0, 1) (got ${r.delta})`);
   check(r.alphaGrid.length >= 1 && r.alphaGrid.every((a) => a > 0 && Number.isFinite(a)), 'the α grid must hold positive numbers');
+  check(r.sharpnessTarget > 0 && r.sharpnessTarget < 1, `the sharpness target must be in (0, 1) (got ${r.sharpnessTarget})`);
   check(Number.isInteger(r.sharpnessPoints) && r.sharpnessPoints >= 1, `sharpness points must be a whole number ≥ 1 (got ${r.sharpnessPoints})`);
   check(Number.isInteger(r.sharpnessSteps) && r.sharpnessSteps >= 0, `sharpness steps must be a whole number ≥ 0 (got ${r.sharpnessSteps})`);
   check(Number.isInteger(r.sigmaSteps) && r.sigmaSteps >= 1, `σ bisection steps must be a whole number ≥ 1 (got ${r.sigmaSteps})`);

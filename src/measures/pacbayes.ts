@@ -19,6 +19,23 @@
  *                     stopping early when the drop is within 0.1 ± 0.01
  *   flatness        = 1 / pac_bayes_sigma²
  *
+ *   kl_at_sharpness = the KL at which the α-curve's expected sharpness crosses the target t
+ *                     (--sharpness-target, default 0.05): the first grid point from the smallest α upward with
+ *                     ES ≥ t, and the point before it (ES < t); log KL is interpolated linearly in ES between
+ *                     them. The Monte-Carlo curve need not be monotone: the FIRST crossing is used (a note says
+ *                     when the curve falls below t again further up). Null with a note when no grid point
+ *                     reaches t, or when the smallest α already has ES > t (no point below t to interpolate from).
+ *   pac_bayes_kl    = min over the α grid of the PAC-Bayes-kl bound (Langford–Seeger; Maurer 2004)
+ *                        kl(L̂_Q ‖ L_Q) ≤ (KL(Q‖P) + ln(2√m/δ)) / m,
+ *                     inverted numerically for L_Q, with the Monte-Carlo estimate q̂ of L̂_Q (the mean 0/1
+ *                     training error of the K sampled networks) made rigorous by the sample-convergence bound
+ *                     L̂_Q ≤ ū = kl⁻¹(q̂, ln(2/δ′)/K) (Langford & Caruana 2002, as Dziugaite & Roy 2017 use it).
+ *                     δ is split in two halves, each shared over the |G| values of the grid (union bound):
+ *                        ū = kl⁻¹(q̂, (ln|G| + ln(2/(δ/2))) / K),
+ *                        pac_bayes_kl = kl⁻¹(ū, (KL + ln|G| + ln(2√m/(δ/2))) / m)
+ *                     (pacBayesKlBound). kl⁻¹(q, c) = the largest p ≥ q with kl(q‖p) ≤ c (klInverseUpper).
+ *                     Maurer's inequality needs m ≥ 8 (a note says when m is smaller).
+ *
  * The K samples are the same standard normals z_k for every α and σ (common random numbers; see
  * evaluator.ts), so the curve is smooth in α and the bisection sees a monotone drop.
  */
@@ -117,6 +134,98 @@ export function pacBayesBound(trainError: number, expectedSharpness: number, kl:
   return trainError + expectedSharpness + 4 * Math.sqrt((kl + Math.log(gridSize) + Math.log((2 * m) / delta)) / m);
 }
 
+/**
+ * kl(q‖p) = q ln(q/p) + (1 − q) ln((1 − q)/(1 − p)), the KL divergence between Bernoulli(q) and
+ * Bernoulli(p), with 0·ln 0 = 0 (so kl(0‖p) = −ln(1 − p), kl(1‖p) = −ln p); +∞ when p is 0 or 1 and q is not.
+ */
+export function klBernoulli(q: number, p: number): number {
+  // written with d = p − q and log1p, so that it keeps its precision (≈ d²/(2q(1−q))) when p is close to q
+  const d = p - q;
+  const a = q === 0 ? 0 : -q * Math.log1p(d / q);
+  const b = q === 1 ? 0 : -(1 - q) * Math.log1p(-d / (1 - q));
+  return Math.max(0, a + b);
+}
+
+/**
+ * kl⁻¹(q, c): the largest p in [q, 1] with kl(q‖p) ≤ c, by bisection to 1e-12 (the upper end of the last
+ * interval is returned, so the result is never below the true value by more than rounding); 1 when
+ * kl(q‖1) ≤ c (q = 1, or c = ∞). kl(q‖·) increases on [q, 1], so the answer increases in q and in c.
+ */
+export function klInverseUpper(q: number, c: number): number {
+  if (!(q >= 0 && q <= 1)) throw new RangeError(`klInverseUpper: q must be in [0, 1] (got ${q})`);
+  if (!(c >= 0)) throw new RangeError(`klInverseUpper: c must be ≥ 0 (got ${c})`);
+  if (q === 1 || klBernoulli(q, 1) <= c) return 1;
+  let lo = q; // kl(q‖lo) ≤ c
+  let hi = 1; // kl(q‖hi) > c
+  while (hi - lo > 1e-12) {
+    const mid = (lo + hi) / 2;
+    if (mid <= lo || mid >= hi) break;
+    if (klBernoulli(q, mid) <= c) lo = mid;
+    else hi = mid;
+  }
+  return hi;
+}
+
+export interface PacBayesKlInput {
+  /** q̂: the mean 0/1 training error of the sampled networks (the Monte-Carlo estimate of L̂_Q). */
+  empiricalQError: number;
+  /** K: the number of sampled networks, each evaluated on all m training points. */
+  samples: number;
+  /** KL(Q‖P). */
+  kl: number;
+  /** m: the number of training points. */
+  m: number;
+  /** δ in (0, 1): half for the sample-convergence bound, half for the PAC-Bayes-kl bound. */
+  delta: number;
+  /** |G|: the number of posteriors the minimum is taken over (union bound; default 1). */
+  gridSize?: number;
+}
+
+export interface PacBayesKlResult {
+  /** ū = kl⁻¹(q̂, (ln|G| + ln(2/(δ/2)))/K): an upper bound on L̂_Q with probability ≥ 1 − δ/2. */
+  sampleBound: number;
+  /** kl⁻¹(ū, (KL + ln|G| + ln(2√m/(δ/2)))/m): an upper bound on L_Q with probability ≥ 1 − δ. */
+  bound: number;
+}
+
+/**
+ * The PAC-Bayes-kl bound (Maurer 2004) on the Q-error, with the Monte-Carlo estimate made rigorous by a
+ * sample-convergence bound (Dziugaite & Roy 2017): with δ/2 for each step, both union-bounded over |G|,
+ *   ū = kl⁻¹(q̂, (ln|G| + ln(4/δ)) / K),   L_Q ≤ kl⁻¹(ū, (KL + ln|G| + ln(4√m/δ)) / m).
+ */
+export function pacBayesKlBound(o: PacBayesKlInput): PacBayesKlResult {
+  const g = o.gridSize ?? 1;
+  const half = o.delta / 2;
+  const q = Math.min(1, Math.max(0, o.empiricalQError));
+  const sampleBound = klInverseUpper(q, (Math.log(g) + Math.log(2 / half)) / o.samples);
+  const bound = klInverseUpper(sampleBound, (o.kl + Math.log(g) + Math.log((2 * Math.sqrt(o.m)) / half)) / o.m);
+  return { sampleBound, bound };
+}
+
+/**
+ * The KL at which the curve's expected sharpness first reaches `target`, walking from the smallest α up:
+ * the first point with ES ≥ target and the point before it (ES < target), log KL interpolated linearly in
+ * ES between them (KL itself when ES = target exactly). `reason` says why there is none: the curve stays
+ * below the target ('below'), or its smallest α is already above it ('above'). `recrossings` counts later
+ * points that fall below the target again (a Monte-Carlo curve need not be monotone).
+ */
+export function klAtSharpness(
+  points: Pick<PacBayesPoint, 'alpha' | 'kl' | 'expected_sharpness'>[],
+  target: number,
+): { kl: number; lo: number; hi: number; recrossings: number } | { kl: null; reason: 'below' | 'above' } {
+  const pts = [...points].sort((a, b) => a.alpha - b.alpha);
+  const i = pts.findIndex((p) => p.expected_sharpness >= target);
+  if (i < 0) return { kl: null, reason: 'below' };
+  const recrossings = pts.slice(i + 1).filter((p) => p.expected_sharpness < target).length;
+  const b = pts[i];
+  if (b.expected_sharpness === target) return { kl: b.kl, lo: b.alpha, hi: b.alpha, recrossings };
+  if (i === 0) return { kl: null, reason: 'above' };
+  const a = pts[i - 1];
+  const t = (target - a.expected_sharpness) / (b.expected_sharpness - a.expected_sharpness);
+  const kl = a.kl > 0 && b.kl > 0 ? Math.exp((1 - t) * Math.log(a.kl) + t * Math.log(b.kl)) : (1 - t) * a.kl + t * b.kl;
+  return { kl, lo: a.alpha, hi: b.alpha, recrossings };
+}
+
 /** Mean and standard error of the mean (sample std / √K; 0 when K = 1). */
 export function meanAndStdError(xs: number[]): { mean: number; stdError: number } {
   const k = xs.length;
@@ -136,6 +245,8 @@ export interface CurveOptions {
 export interface Curve {
   trainError: number;
   points: PacBayesPoint[];
+  /** per α: q̂, the mean 0/1 training error of the K perturbed networks (trainError + expected_sharpness) */
+  qErrors: number[];
   /** index of the α with the smallest bound */
   best: number;
 }
@@ -150,15 +261,17 @@ export async function pacBayesCurve(ev: Evaluator, weights: Float32Array[], opts
     progress?.update((k + 1) * opts.grid.length, `sample ${k + 1}/${opts.samples}`);
   }
   const points: PacBayesPoint[] = [];
+  const qErrors: number[] = [];
   for (const [i, alpha] of opts.grid.entries()) {
     const { mean, stdError } = meanAndStdError(errs[i]);
+    qErrors.push(mean);
     const kl = klPaper(weights, alpha);
     const es = mean - trainError;
     points.push({ alpha, kl, expected_sharpness: es, std_error: stdError, bound: pacBayesBound(trainError, es, kl, opts.m, opts.delta, opts.grid.length) });
   }
   let best = 0;
   for (let i = 1; i < points.length; i++) if (points[i].bound < points[best].bound) best = i;
-  return { trainError, points, best };
+  return { trainError, points, qErrors, best };
 }
 
 export interface SigmaOptions {
@@ -275,6 +388,72 @@ export const measures: MeasureDef[] = [
     async compute(ctx) {
       const c = await curveOf(ctx);
       return { value: c.points[c.best].bound };
+    },
+  },
+  {
+    name: 'pac_bayes_kl',
+    summary: 'min over the α grid of kl⁻¹(ū, (kl + ln|G| + ln(4√m/δ))/m), ū = kl⁻¹(q̂, (ln|G| + ln(4/δ))/K) bounding the Monte-Carlo Q-error q̂',
+    needs: ['weights', 'data'],
+    slow: true,
+    async compute(ctx) {
+      const c = await curveOf(ctx);
+      const m = (await ctx.evaluator()).nFull;
+      const { samples, delta } = ctx.options;
+      const g = c.points.length;
+      let best = -1;
+      let bestR: PacBayesKlResult | null = null;
+      c.points.forEach((p, i) => {
+        const r = pacBayesKlBound({ empiricalQError: c.qErrors[i], samples, kl: p.kl, m, delta, gridSize: g });
+        // ties (e.g. a bound vacuous, 1, at every α) go to the α with the smaller √-form bound, pac_bayes's α*
+        if (!bestR || r.bound < bestR.bound || (r.bound === bestR.bound && p.bound < c.points[best].bound)) [best, bestR] = [i, r];
+      });
+      const r = bestR!;
+      const alpha = c.points[best].alpha;
+      const edge = alphaEdge(c.points.map((p) => p.alpha), alpha);
+      ctx.components.pac_bayes_kl_alpha = alpha;
+      ctx.components.pac_bayes_kl_alpha_at_edge = edge ? edge.edge : null;
+      ctx.components.pac_bayes_kl_q_error = c.qErrors[best];
+      ctx.components.pac_bayes_kl_sample_bound = r.sampleBound;
+      ctx.note(
+        `pac_bayes_kl: the PAC-Bayes-kl bound kl⁻¹(ū, (kl + ln|G| + ln(2√m/(δ/2)))/m) at α = ${formatAlpha(alpha)}, the α of the ${g}-value grid with the smallest bound` +
+          `${edge ? ` (the grid's ${edge.edge === 'high' ? 'largest' : 'smallest'} value: it may be smaller beyond it)` : ''}; ` +
+          `ū = kl⁻¹(q̂, (ln|G| + ln(2/(δ/2)))/K) = ${r.sampleBound.toPrecision(4)} bounds the Q-error of the posterior from its Monte-Carlo estimate q̂ = ${c.qErrors[best].toPrecision(4)} over K = ${samples} sampled networks (sample-convergence bound, Dziugaite & Roy 2017); ` +
+          `δ = ${delta} is split in halves between the two steps, each union-bounded over the grid` +
+          (r.bound >= 1 ? `; the bound is vacuous (1) at every α of the grid` : '') +
+          (m < 8 ? `; Maurer's inequality is proved for m ≥ 8 only (m = ${m})` : ''),
+      );
+      return { value: r.bound };
+    },
+  },
+  {
+    name: 'kl_at_sharpness',
+    summary: 'the kl of the α-curve where its expected sharpness first reaches the target (default 0.05), log kl interpolated linearly in expected sharpness',
+    needs: ['weights', 'data'],
+    slow: true,
+    async compute(ctx) {
+      const c = await curveOf(ctx);
+      const t = ctx.options.sharpnessTarget;
+      ctx.components.kl_at_sharpness_target = t;
+      const r = klAtSharpness(c.points, t);
+      if (r.kl === null) {
+        ctx.components.kl_at_sharpness_alphas = null;
+        const sorted = [...c.points].sort((a, b) => a.alpha - b.alpha);
+        const top = sorted.reduce((a, b) => (b.expected_sharpness > a.expected_sharpness ? b : a));
+        return {
+          value: null,
+          note:
+            r.reason === 'below'
+              ? `the α-curve's expected sharpness never reaches the target ${t} (largest ${top.expected_sharpness.toPrecision(3)}, at α = ${formatAlpha(top.alpha)}); widen the grid upward with --alpha-grid, or lower --sharpness-target`
+              : `the α-curve's expected sharpness is already ${sorted[0].expected_sharpness.toPrecision(3)} > ${t} at the grid's smallest α (${formatAlpha(sorted[0].alpha)}): no grid point below the target to interpolate from; widen the grid downward with --alpha-grid`,
+        };
+      }
+      ctx.components.kl_at_sharpness_alphas = [r.lo, r.hi];
+      ctx.note(
+        `kl_at_sharpness: the kl where the α-curve's expected sharpness first reaches ${t} (from the smallest α upward), ` +
+          (r.lo === r.hi ? `at α = ${formatAlpha(r.lo)}` : `log kl interpolated linearly in expected sharpness between α = ${formatAlpha(r.lo)} and ${formatAlpha(r.hi)}`) +
+          (r.recrossings > 0 ? `; the Monte-Carlo curve falls below ${t} again at ${r.recrossings} larger α of the grid` : ''),
+      );
+      return { value: r.kl };
     },
   },
   {

@@ -23,6 +23,11 @@ export interface MeasureDef {
   needs: Need[];
   /** Whether the measure is slow (Monte-Carlo or gradient ascent); the CLI shows a progress bar for those. */
   slow?: boolean;
+  /**
+   * Too costly for a sweep's default list (e.g. sharpness_mag_flatness: a gradient ascent per bisection
+   * step): `run` computes it only when named in --measures; `measure` computes it by default.
+   */
+  sweepOptIn?: boolean;
   compute(ctx: MeasureContext): MeasureResult | Promise<MeasureResult>;
 }
 
@@ -41,6 +46,8 @@ export interface MeasureOptions {
   delta?: number;
   /** The α grid of the PAC-Bayes bound (default 16 log-spaced values 1e-4 … 1e-1). */
   alphaGrid?: number[];
+  /** kl_at_sharpness: the expected sharpness at which the α-curve's kl is read (default 0.05; in (0, 1)). */
+  sharpnessTarget?: number;
   /** Sharpness: at most this many training points (a fixed seeded subset; default 5000). */
   sharpnessPoints?: number;
   /** Sharpness: gradient-ascent steps (default 20). */

@@ -114,6 +114,19 @@ test('--alpha-grid sets the α grid of the PAC-Bayes curve; a bad grid is one li
   expectUserError([...args, '--alpha-grid', '1e-3:1:one'], /--alpha-grid: "one" is not a number/);
 });
 
+test('--sharpness-target sets the expected sharpness kl_at_sharpness reads the kl at; outside (0, 1) is one line, exit 2', () => {
+  const dir = modelDir('sharpness-target');
+  const args = ['--model', path.join(dir, 'model.json'), '--data', 'synthetic:n=100', '--measures', 'kl_at_sharpness', '--samples', '2', '--json', '-', '--threads', '1', '--quiet'];
+  const r = measure([...args, '--sharpness-target', '0.2']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).components.kl_at_sharpness_target, 0.2);
+  const d = measure(args);
+  assert.equal(d.status, 0, d.stderr);
+  assert.equal(JSON.parse(d.stdout).components.kl_at_sharpness_target, 0.05);
+  expectUserError([...args, '--sharpness-target', '1'], /--sharpness-target: 1 is above the maximum/);
+  expectUserError([...args, '--sharpness-target', '0'], /--sharpness-target: 0 is below the minimum/);
+});
+
 test('bad input: missing model file', () => {
   expectUserError(['--model', path.join(tmp, 'nope', 'model.json'), '--data', 'synthetic'], /nope\/model.json does not exist/);
   expectUserError(['--data', 'synthetic'], /--model FILE is required/);

@@ -63,16 +63,17 @@ test('sweep: a checkpoint with NaN weights (an old diverged run) or unreadable f
   fs.writeFileSync(path.join(dir, 'weights.bin'), bad);
   assert.throws(() => loadNetwork(path.join(dir, 'model.json')), (e) => isUserError(e) && /layer dense_1 has 1 NaN kernel value/.test(e.message));
   let reused: boolean | null = null;
+  // the run is recorded (with l2): only margin is added, and the unusable checkpoint is trained again
   const r = await runPlan(plan(['l2', 'margin']), { ...opts, events: { onRunDone: ({ outcome }) => (reused = outcome.reusedCheckpoint) } });
-  assert.equal(r.done, 1);
+  assert.equal(r.added, 1);
   assert.deepEqual(r.failed, []);
   assert.equal(reused, false);
   assert.deepEqual(fs.readFileSync(path.join(dir, 'weights.bin')), good);
   // an incomplete initial/ folder, and a run.json that is not a record
   fs.writeFileSync(path.join(dir, 'initial', 'model.json'), '{}');
-  assert.equal((await runPlan(plan(['margin']), opts)).done, 1);
+  assert.equal((await runPlan(plan(['margin', 'l1_path']), opts)).added, 1);
   fs.writeFileSync(path.join(dir, 'run.json'), 'null');
-  assert.equal((await runPlan(plan(['l1_path']), opts)).done, 1);
+  assert.equal((await runPlan(plan(['l2_path']), opts)).added, 1);
   assert.deepEqual(fs.readdirSync(path.join(d, 'checkpoints')).filter((f) => !f.startsWith('.') || /discarded/.test(f)), [path.basename(dir)], 'nothing left aside');
 });
 

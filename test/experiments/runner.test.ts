@@ -50,7 +50,7 @@ test('runner: a sweep trains, measures and records every run once; running it ag
   assert.equal(r.total, 4);
   assert.equal(r.done, 4);
   assert.equal(r.skipped, 0);
-  assert.deepEqual(c.starts, [{ total: 4, skipped: 0, pending: 4, workers: 2, retrying: 0 }]);
+  assert.deepEqual(c.starts, [{ total: 4, skipped: 0, pending: 4, workers: 2, retrying: 0, adding: 0 }]);
   assert.equal(c.lines.length, 4);
   for (const line of c.lines) assert.match(line, /^\[\d\/4\] random-labels size=\d+ labels=(true|random): .*train err [\d.]+%, test err [\d.]+%, l2 \S+, l1_path \S+, sharpness \S+, pac_bayes \S+ \(\d+s\)$/);
   assert.deepEqual(c.lines.map((l) => l.slice(0, 5)).sort(), ['[1/4]', '[2/4]', '[3/4]', '[4/4]']);
@@ -91,7 +91,8 @@ test('runner: measure options change the run, not the training: the checkpoint i
   const db = path.join(d, 'g.db');
   const base = widthPlan('quick', { data: DATA, widths: [8], trainSize: 64, maxEpochs: 20, measureOptions: { measures: ['margin', 'l2'] } });
   await runPlan(base, { db, workers: 1, engine: { device: 'cpu', threads: 1 } });
-  const more = widthPlan('quick', { data: DATA, widths: [8], trainSize: 64, maxEpochs: 20, measureOptions: { measures: ['margin', 'l2', 'spectral'] } });
+  // (another measure option: another run; a longer measure list only adds measures to the run, see keys.test.ts)
+  const more = widthPlan('quick', { data: DATA, widths: [8], trainSize: 64, maxEpochs: 20, measureOptions: { measures: ['margin', 'l2'], samples: 3 } });
   let reused = false;
   await runPlan(more, { db, workers: 1, engine: { device: 'cpu', threads: 1 }, events: { onRunDone: ({ outcome }) => (reused = outcome.reusedCheckpoint) } });
   assert.ok(reused, 'the second run reused the first one\'s checkpoint');
@@ -144,7 +145,7 @@ test('runner: a run that fails is recorded as failed and retried; bad input stop
   const r2 = await runPlan(plan, { db, workers: 2, engine: { device: 'cpu', threads: 1 }, events: c2.events });
   assert.equal(r2.skipped, 1);
   assert.equal(r2.done, 1);
-  assert.deepEqual(c2.starts, [{ total: 2, skipped: 1, pending: 1, workers: 1, retrying: 1 }]);
+  assert.deepEqual(c2.starts, [{ total: 2, skipped: 1, pending: 1, workers: 1, retrying: 1, adding: 0 }]);
   store = Store.open(db, { mustExist: true });
   assert.deepEqual(store.count(), { done: 2, failed: 0 });
   store.close();

@@ -132,6 +132,11 @@ function perturbIso(w: Float64Array[], z: Float64Array[], sigma: number): Float6
   return w.map((a, j) => a.map((v, i) => v + sigma * z[j][i]));
 }
 
+/** The magnitude-aware perturbation w + √(α′²w² + ε²)·z, ε = 1e-3 (magflatness.ts). */
+function perturbMag(w: Float64Array[], z: Float64Array[], alpha: number): Float64Array[] {
+  return w.map((a, j) => a.map((v, i) => v + Math.sqrt(alpha * alpha * v * v + 1e-6) * z[j][i]));
+}
+
 /** ‖·‖_2 of the rows of a matrix. */
 const rowNorms2 = (A: Mat) => A.map((r) => Math.sqrt(r.reduce((s, v) => s + v * v, 0)));
 
@@ -354,7 +359,7 @@ interface SigmaOutcome {
  * differ from these by the boundary allowance; where the allowance is 0 the drop is computed with the
  * same float arithmetic as the formula, so a drop exactly on a threshold decides alike.
  */
-function sigmaReference(c: Case, zs: Float64Array[][], base: { wrong: number; amb: number }, set: SigmaSettings): Map<number, SigmaOutcome[]> {
+function sigmaReference(c: Case, zs: Float64Array[][], base: { wrong: number; amb: number }, set: SigmaSettings, perturb = perturbIso): Map<number, SigmaOutcome[]> {
   const { net, data } = c;
   const w = params64(net);
   const m = data.n;
@@ -363,7 +368,7 @@ function sigmaReference(c: Case, zs: Float64Array[][], base: { wrong: number; am
   const dropAt = (sigma: number) => {
     let r = drops.get(sigma);
     if (!r) {
-      const e = zs.map((z) => errorCount(net, perturbIso(w, z, sigma), data));
+      const e = zs.map((z) => errorCount(net, perturb(w, z, sigma), data));
       const drop = e.map((x) => x.wrong / m).reduce((a, b) => a + b, 0) / K - base.wrong / m;
       const amb = e.reduce((s, x) => s + x.amb, 0);
       drops.set(sigma, (r = { drop, amb, tol: amb / (K * m) + base.amb / m }));
@@ -408,6 +413,25 @@ function sigmaReference(c: Case, zs: Float64Array[][], base: { wrong: number; am
   return results;
 }
 
+/** kl(q‖p) of two Bernoullis in float64, 0·ln 0 = 0. */
+function klBern64(q: number, p: number): number {
+  const t = (a: number, b: number) => (a === 0 ? 0 : b === 0 ? Infinity : a * Math.log(a / b));
+  return t(q, p) + t(1 - q, 1 - p);
+}
+
+/** The largest p in [q, 1] with kl(q‖p) ≤ c: 200 halvings of [q, 1] (to the last bit), the upper end. */
+function klInverse64(q: number, c: number): number {
+  if (klBern64(q, 1) <= c) return 1;
+  let lo = q;
+  let hi = 1;
+  for (let i = 0; i < 200; i++) {
+    const mid = (lo + hi) / 2;
+    if (klBern64(q, mid) <= c) lo = mid;
+    else hi = mid;
+  }
+  return hi;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Assertions
 
@@ -446,7 +470,12 @@ const NORMALISED_TOL = 3e-4; // N/γ²: 1/γ² doubles γ's relative error
 /** The measures this file has a float64 reference for. */
 const CHECKED = [
   'params', 'vc_dim', 'margin', 'l2', 'l1_path', 'l2_path', 'spectral', 'l1_inf', 'lipschitz', 'lipschitz_capacity_log10',
-  'sharpness', 'expected_sharpness', 'kl', 'pac_bayes', 'pac_bayes_sigma', 'flatness', 'dist_from_init', 'bartlett_spectral',
+  'sharpness', 'expected_sharpness', 'kl', 'pac_bayes', 'pac_bayes_kl', 'kl_at_sharpness', 'pac_bayes_sigma', 'flatness',
+  'pac_bayes_mag_flatness',
+  // sharpness_mag_flatness: its float64 reference (the worst corner in closed form, on a linear model) is in
+  // magflatness.test.ts; here it is checked for consistency with its components only
+  'sharpness_mag_flatness',
+  'dist_from_init', 'bartlett_spectral',
 ];
 
 const CASES: [string, () => Promise<Case>][] = [
@@ -456,6 +485,9 @@ const CASES: [string, () => Promise<Case>][] = [
 
 for (const [label, make] of CASES) {
   const get = setup(make);
+  let curveRef: CurveRef | null = null;
+  /** curveReference(c, zs), computed once per case (two tests read it). */
+  const curveOnce = (c: Case, zs: Float64Array[][]) => (curveRef ??= curveReference(c, zs));
 
   test(`${label}: every measure of the registry is reported, is a number, and has a float64 reference here`, async () => {
     const { r, n } = await get();
@@ -517,7 +549,7 @@ for (const [label, make] of CASES) {
   test(`${label}: expected_sharpness, kl, pac_bayes and the whole α curve match float64 errors of the same seeded perturbations`, async (t) => {
     const { c, r, zs } = await get();
     const m = c.data.n;
-    const ref = curveReference(c, zs);
+    const ref = curveOnce(c, zs);
     const comps = r.components as Record<string, any>;
     // L̂(w): exact unless a point sits on the boundary
     assert.ok(Math.abs(comps.train_error01 * m - ref.trainWrong) <= ref.trainAmb + 1e-9, `train error ${comps.train_error01} vs ${ref.trainWrong}/${m}`);
@@ -564,6 +596,50 @@ for (const [label, make] of CASES) {
     }
   });
 
+  test(`${label}: pac_bayes_kl (the kl bound inverted by float64 bisection) and kl_at_sharpness (the first 0.05 crossing of the float64 curve) match`, async (t) => {
+    const { c, r, zs } = await get();
+    const m = c.data.n;
+    const ref = curveOnce(c, zs);
+    const comps = r.components as Record<string, any>;
+    const G = GRID.length;
+    const ambQ = ref.amb.map((a) => a.reduce((x, y) => x + y, 0) / (K * m));
+    const ambiguous = ambQ.some((a) => a > 0) || ref.trainAmb > 0;
+    // pac_bayes_kl: q̂ = the mean 0/1 error of the K perturbed nets; ū = kl⁻¹(q̂, (ln|G| + ln(2/(δ/2)))/K);
+    // the bound kl⁻¹(ū, (kl + ln|G| + ln(2√m/(δ/2)))/m), the smallest over the grid. It increases with q̂,
+    // so a boundary point moves it within the bounds at q̂ ∓ (boundary points)/(K·m).
+    const q = ref.wrong.map((w) => w.reduce((a, b) => a + b, 0) / (K * m));
+    const boundAt = (qi: number, i: number) =>
+      klInverse64(klInverse64(Math.min(1, Math.max(0, qi)), (Math.log(G) + Math.log(2 / (DELTA / 2))) / K), (ref.kl[i] + Math.log(G) + Math.log((2 * Math.sqrt(m)) / (DELTA / 2))) / m);
+    const want = Math.min(...q.map((qi, i) => boundAt(qi, i)));
+    const lo = Math.min(...q.map((qi, i) => boundAt(qi - ambQ[i], i)));
+    const hi = Math.min(...q.map((qi, i) => boundAt(qi + ambQ[i], i)));
+    const got = r.measures.pac_bayes_kl!;
+    t.diagnostic(`pac_bayes_kl ${got} (float64 ${want}) at α = ${comps.pac_bayes_kl_alpha}, ū = ${comps.pac_bayes_kl_sample_bound}; pac_bayes (√ form) ${r.measures.pac_bayes}; kl_at_sharpness ${r.measures.kl_at_sharpness} between α = ${comps.kl_at_sharpness_alphas}`);
+    assert.ok(got >= lo - 1e-9 && got <= hi + 1e-9, `pac_bayes_kl ${got} outside the float64 range [${lo}, ${hi}]`);
+    if (!ambiguous) close('pac_bayes_kl', got, want, 1e-9);
+    assert.ok(got <= 1);
+    const at = GRID.findIndex((a) => Math.abs(a / comps.pac_bayes_kl_alpha - 1) < 1e-12);
+    assert.ok(at >= 0, `pac_bayes_kl_alpha ${comps.pac_bayes_kl_alpha} is not a grid value`);
+    close('pac_bayes_kl at its α', got, boundAt(q[at], at), ambiguous ? 1 : 1e-9);
+    if (!ambiguous) {
+      // the two steps at that α (the first one is not saturated at 1 even where the bound is, with K = 4)
+      close('q̂ at pac_bayes_kl_alpha', comps.pac_bayes_kl_q_error, q[at], 1e-12);
+      close('ū at pac_bayes_kl_alpha', comps.pac_bayes_kl_sample_bound, klInverse64(q[at], (Math.log(G) + Math.log(2 / (DELTA / 2))) / K), 1e-9);
+    }
+    // kl_at_sharpness: the first α (from the smallest) with ES ≥ 0.05 and the one before it; log kl linear in ES
+    const crossing = (es: number[], kl: number[]) => {
+      const i = es.findIndex((e) => e >= 0.05);
+      assert.ok(i > 0, `the curve must cross 0.05 inside the grid (ES: ${es.join(' ')})`);
+      const s = (0.05 - es[i - 1]) / (es[i] - es[i - 1]);
+      return { i, kl: Math.exp((1 - s) * Math.log(kl[i - 1]) + s * Math.log(kl[i])) };
+    };
+    const esRef = q.map((qi) => qi - ref.trainWrong / m);
+    const mine = crossing(r.pac_bayes_curve.map((p) => p.expected_sharpness), r.pac_bayes_curve.map((p) => p.kl));
+    close('kl_at_sharpness (the formula on the reported curve)', r.measures.kl_at_sharpness, mine.kl, 1e-12);
+    assert.deepEqual(comps.kl_at_sharpness_alphas, [r.pac_bayes_curve[mine.i - 1].alpha, r.pac_bayes_curve[mine.i].alpha]);
+    if (!ambiguous) close('kl_at_sharpness', r.measures.kl_at_sharpness, crossing(esRef, ref.kl).kl, 1e-9);
+  });
+
   /** pac_bayes_sigma and flatness of a report against the float64 bisection with these settings. */
   const checkSigma = async (t: { diagnostic(msg: string): void }, r: MeasureReport, set: SigmaSettings) => {
     const { c, zs } = await get();
@@ -598,6 +674,29 @@ for (const [label, make] of CASES) {
       accuracyTol: set.tol,
     });
     await checkSigma(t, r, set);
+  });
+
+  test(`${label}: pac_bayes_mag_flatness equals the α′ bisection (on [0, 2], 15 steps, drop 0.1 ± 0.01) run on float64 errors of ν ~ N(0, α′²w² + ε²)`, async (t) => {
+    const { c, r, zs } = await get();
+    const results = sigmaReference(c, zs, errorCount(c.net, params64(c.net), c.data), { max: 2, steps: 15, drop: 0.1, tol: 0.01 }, perturbMag);
+    const comps = r.components as Record<string, any>;
+    const alpha = comps.pac_bayes_mag_alpha as number;
+    const outcomes = [...results].flatMap(([s, os]) => os.map((o) => ({ alpha: s, ...o })));
+    t.diagnostic(`α′ = ${alpha} after ${comps.pac_bayes_mag_steps} steps, drop ${comps.pac_bayes_mag_drop}; float64 bisection: ${outcomes.map((o) => `α′ = ${o.alpha} after ${o.steps} steps, drop ${o.drop} ± ${o.tol}`).join(' or ')}`);
+    const want = outcomes.find((o) => o.alpha === alpha && o.steps === comps.pac_bayes_mag_steps);
+    assert.ok(want, `α′ ${alpha} after ${comps.pac_bayes_mag_steps} steps is not an outcome of the float64 bisection`);
+    assert.ok(alpha > 0, 'an α′ > 0 was expected');
+    assert.ok(Math.abs(comps.pac_bayes_mag_drop - want.drop) <= want.tol + 1e-12, `drop at α′ = ${alpha}: ${comps.pac_bayes_mag_drop} vs float64 ${want.drop}`);
+    close('pac_bayes_mag_flatness', r.measures.pac_bayes_mag_flatness, 1 / alpha ** 2, 1e-15);
+  });
+
+  test(`${label}: sharpness_mag_flatness is 1/α′² of its components (its reference is in magflatness.test.ts)`, async (t) => {
+    const { r } = await get();
+    const comps = r.components as Record<string, any>;
+    const alpha = comps.sharpness_mag_alpha as number;
+    t.diagnostic(`worst-case α′ = ${alpha} after ${comps.sharpness_mag_steps} steps, drop ${comps.sharpness_mag_drop}; average-case α′ = ${comps.pac_bayes_mag_alpha}`);
+    assert.ok(alpha > 0 && comps.sharpness_mag_drop <= 0.1 + 0.01);
+    close('sharpness_mag_flatness', r.measures.sharpness_mag_flatness, 1 / alpha ** 2, 1e-15);
   });
 
   test(`${label}: dist_from_init and bartlett_spectral match float64 (unrolled, augmented W − W⁰)`, async () => {

@@ -1,8 +1,23 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import type { Evaluator, NoiseSpec } from '../../src/measures/evaluator.js';
-import { alphaEdge, alphaGrid, klIsotropic, klPaper, meanAndStdError, pacBayesBound, pacBayesCurve, pacBayesSigma } from '../../src/measures/pacbayes.js';
-import { computeMeasures, parseAlphaGrid } from '../../src/measures/index.js';
+import {
+  alphaEdge,
+  alphaGrid,
+  klAtSharpness,
+  klBernoulli,
+  klInverseUpper,
+  klIsotropic,
+  klPaper,
+  meanAndStdError,
+  pacBayesBound,
+  pacBayesCurve,
+  pacBayesKlBound,
+  pacBayesSigma,
+} from '../../src/measures/pacbayes.js';
+import { computeMeasures, parseAlphaGrid, resolveOptions } from '../../src/measures/index.js';
+import { resolveMeasureOptions, runKey } from '../../src/experiments/plan.js';
+import { DEFAULT_CONFIG } from '../../src/train/config.js';
 import { UserError } from '../../src/errors.js';
 import { trainedMnist } from './fixtures.js';
 
@@ -191,4 +206,136 @@ test('pac_bayes at the edge of the α grid: a note and components.pac_bayes_alph
   assert.equal(w.components.pac_bayes_alpha_at_edge, expected);
   assert.equal(edgeNotes(w).length, expected ? 1 : 0);
   assert.ok((w.measures.pac_bayes as number) < (d.measures.pac_bayes as number));
+});
+
+test('klBernoulli hand cases: kl(q‖p) = q ln(q/p) + (1−q) ln((1−q)/(1−p)), 0·ln 0 = 0', () => {
+  close(klBernoulli(0.5, 0.25), 0.5 * Math.log(4 / 3));
+  close(klBernoulli(0.5, 0.75), 0.5 * Math.log(4 / 3));
+  close(klBernoulli(0.1, 0.3), 0.1 * Math.log(1 / 3) + 0.9 * Math.log(0.9 / 0.7));
+  close(klBernoulli(0, 0.3), -Math.log(0.7));
+  close(klBernoulli(1, 0.3), -Math.log(0.3));
+  assert.equal(klBernoulli(0.2, 0.2), 0);
+  assert.equal(klBernoulli(0, 0), 0);
+  assert.equal(klBernoulli(1, 1), 0);
+  assert.equal(klBernoulli(0.2, 1), Infinity);
+  assert.equal(klBernoulli(0.2, 0), Infinity);
+});
+
+test('klInverseUpper: hand-worked inversions, the edge cases, monotone, and inside Pinsker', () => {
+  // kl(0‖p) = −ln(1 − p), so kl⁻¹(0, c) = 1 − e^{−c}
+  for (const c of [1e-6, 0.01, 0.5, 3, 20]) close(klInverseUpper(0, c), 1 - Math.exp(-c), 1e-11);
+  // kl⁻¹(q, 0) = q
+  for (const q of [0, 0.01, 0.3, 0.999]) close(klInverseUpper(q, 0), q, 1e-11);
+  // kl(0.5‖0.75) = 0.5 ln(4/3); kl(0.1‖0.3) = 0.1 ln(1/3) + 0.9 ln(9/7)
+  close(klInverseUpper(0.5, 0.5 * Math.log(4 / 3)), 0.75, 1e-11);
+  close(klInverseUpper(0.1, 0.1 * Math.log(1 / 3) + 0.9 * Math.log(9 / 7)), 0.3, 1e-11);
+  // never below the true inverse (the upper end of the bisection interval is returned)
+  assert.ok(klBernoulli(0.1, klInverseUpper(0.1, 0.2)) >= 0.2 - 1e-12);
+  assert.equal(klInverseUpper(1, 0.3), 1);
+  assert.equal(klInverseUpper(0.4, Infinity), 1);
+  assert.throws(() => klInverseUpper(1.5, 0.1), RangeError);
+  assert.throws(() => klInverseUpper(0.5, -1), RangeError);
+  // increasing in q and in c; Pinsker (kl ≥ 2(p − q)²) caps it at q + √(c/2)
+  const qs = [0, 0.001, 0.01, 0.05, 0.2, 0.5, 0.9];
+  const cs = [0, 1e-4, 0.01, 0.1, 1, 5];
+  for (const c of cs) for (let i = 1; i < qs.length; i++) assert.ok(klInverseUpper(qs[i], c) >= klInverseUpper(qs[i - 1], c), `q ${qs[i]}, c ${c}`);
+  for (const q of qs) for (let j = 1; j < cs.length; j++) assert.ok(klInverseUpper(q, cs[j]) >= klInverseUpper(q, cs[j - 1]), `q ${q}, c ${cs[j]}`);
+  for (const q of qs) for (const c of cs) assert.ok(klInverseUpper(q, c) <= Math.min(1, q + Math.sqrt(c / 2)) + 1e-11, `q ${q}, c ${c}`);
+});
+
+test('pacBayesKlBound: ū = kl⁻¹(q̂, (ln|G| + ln(4/δ))/K), then kl⁻¹(ū, (kl + ln|G| + ln(4√m/δ))/m)', () => {
+  // q̂ = 0: ū = 1 − exp(−(ln 16 + ln 80)/K) by hand
+  const r = pacBayesKlBound({ empiricalQError: 0, samples: 1000, kl: 50, m: 10000, delta: 0.05, gridSize: 16 });
+  close(r.sampleBound, 1 - Math.exp(-(Math.log(16) + Math.log(80)) / 1000), 1e-11);
+  const c = (50 + Math.log(16) + Math.log((2 * 100) / 0.025)) / 10000;
+  assert.ok(r.bound > r.sampleBound);
+  close(klBernoulli(r.sampleBound, r.bound), c, 1e-9);
+  // q̂ = 0.5, kl(0.5‖0.75) = 0.5 ln(4/3): pick K so the sample step gives ū = 0.75 exactly
+  const K = (Math.log(1) + Math.log(2 / 0.05)) / (0.5 * Math.log(4 / 3));
+  close(pacBayesKlBound({ empiricalQError: 0.5, samples: K, kl: 0, m: 100, delta: 0.1 }).sampleBound, 0.75, 1e-11);
+  // more samples, a smaller kl, more points: a smaller bound
+  const base = { empiricalQError: 0.05, samples: 100, kl: 200, m: 5000, delta: 0.05, gridSize: 16 };
+  const b = pacBayesKlBound(base).bound;
+  assert.ok(pacBayesKlBound({ ...base, samples: 1000 }).bound < b);
+  assert.ok(pacBayesKlBound({ ...base, kl: 100 }).bound < b);
+  assert.ok(pacBayesKlBound({ ...base, m: 50000 }).bound < b);
+  assert.ok(b <= 1);
+});
+
+test('at equal terms (the exact Q-error, the same δ and grid) the kl form is below the √ form at every value', () => {
+  // K = ∞ removes the sample-convergence step (ū = q̂) and δ = 2δ₀ gives the PAC-Bayes step all of δ₀:
+  // kl⁻¹(q, (kl + ln|G| + ln(2√m/δ₀))/m) ≤ q + √(c/2) (Pinsker) ≤ q + 4√((kl + ln|G| + ln(2m/δ₀))/m)
+  for (const q of [0, 0.001, 0.02, 0.1, 0.3, 0.6])
+    for (const kl of [0, 1, 30, 1000, 1e5])
+      for (const m of [10, 500, 50000])
+        for (const g of [1, 16]) {
+          const delta = 0.05;
+          const klForm = pacBayesKlBound({ empiricalQError: q, samples: Infinity, kl, m, delta: 2 * delta, gridSize: g }).bound;
+          close(pacBayesKlBound({ empiricalQError: q, samples: Infinity, kl: 0, m, delta: 2 * delta }).sampleBound, q, 1e-11);
+          const sqrtForm = pacBayesBound(q, 0, kl, m, delta, g); // L̂ + ES = q
+          assert.ok(klForm <= sqrtForm, `q ${q} kl ${kl} m ${m} |G| ${g}: ${klForm} > ${sqrtForm}`);
+          assert.ok(klForm <= 1 && klForm >= q);
+        }
+});
+
+test('klAtSharpness: the first crossing from the smallest α, log kl linear in expected sharpness; none below or above', () => {
+  const alpha = [1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2];
+  const pts = (es: number[], kl = [1e4, 1e3, 1e2, 50, 10]) => alpha.map((a, i) => ({ alpha: a, kl: kl[i], expected_sharpness: es[i] }));
+  // crossing between 0.02 and 0.08 (half way): kl = √(1e3 · 1e2); the dip to 0.03 after it is a recrossing
+  const r = klAtSharpness(pts([0, 0.02, 0.08, 0.03, 0.2]), 0.05);
+  assert.ok(r.kl !== null);
+  close(r.kl!, Math.sqrt(1e5), 1e-12);
+  assert.deepEqual(r.kl !== null && [r.lo, r.hi, r.recrossings], [2e-3, 4e-3, 1]);
+  // a quarter of the way: exp(0.75 ln 1e3 + 0.25 ln 1e2)
+  const q = klAtSharpness(pts([0, 0.02, 0.14, 0.2, 0.3]), 0.05);
+  close(q.kl!, 10 ** 2.75, 1e-12);
+  // the order the points come in does not matter
+  close(klAtSharpness(pts([0, 0.02, 0.08, 0.03, 0.2]).reverse(), 0.05).kl!, Math.sqrt(1e5), 1e-12);
+  // an exact hit is that point's kl
+  assert.equal(klAtSharpness(pts([0, 0.05, 0.08, 0.1, 0.2]), 0.05).kl, 1e3);
+  assert.equal(klAtSharpness(pts([0.05, 0.06, 0.08, 0.1, 0.2]), 0.05).kl, 1e4);
+  assert.deepEqual(klAtSharpness(pts([0, 0.01, 0.02, 0.04, 0.03]), 0.05), { kl: null, reason: 'below' });
+  assert.deepEqual(klAtSharpness(pts([0.06, 0.07, 0.08, 0.1, 0.2]), 0.05), { kl: null, reason: 'above' });
+});
+
+test('kl_at_sharpness and pac_bayes_kl on the trained MNIST net: read off the same α-curve; --sharpness-target moves the crossing', async () => {
+  const { net, data } = await trainedMnist();
+  const r = await computeMeasures(net, data, { measures: ['pac_bayes', 'pac_bayes_kl', 'kl_at_sharpness'], samples: 6, seed: 4 });
+  const curve = r.pac_bayes_curve;
+  const c = r.components as any;
+  const m = data.n;
+  // kl_at_sharpness: the first α with ES ≥ 0.05 and the one before it (the curve of this net reaches 0.05 inside the grid)
+  const i = curve.findIndex((p) => p.expected_sharpness >= 0.05);
+  assert.ok(i > 0, `first crossing at ${i}`);
+  const [a, b] = [curve[i - 1], curve[i]];
+  const t = (0.05 - a.expected_sharpness) / (b.expected_sharpness - a.expected_sharpness);
+  close(r.measures.kl_at_sharpness!, Math.exp((1 - t) * Math.log(a.kl) + t * Math.log(b.kl)), 1e-12);
+  assert.ok(r.measures.kl_at_sharpness! <= a.kl && r.measures.kl_at_sharpness! >= b.kl);
+  assert.deepEqual(c.kl_at_sharpness_alphas, [a.alpha, b.alpha]);
+  assert.equal(c.kl_at_sharpness_target, 0.05);
+  assert.ok(r.notes.some((n) => n.startsWith('kl_at_sharpness: the kl where the α-curve\'s expected sharpness first reaches 0.05')));
+  // pac_bayes_kl: the minimum over the grid of pacBayesKlBound at q̂ = L̂(w) + ES(α)
+  const bounds = curve.map((p) => pacBayesKlBound({ empiricalQError: c.train_error01 + p.expected_sharpness, samples: 6, kl: p.kl, m, delta: 0.05, gridSize: curve.length }).bound);
+  close(r.measures.pac_bayes_kl!, Math.min(...bounds), 1e-9);
+  assert.ok(curve.some((p) => p.alpha === c.pac_bayes_kl_alpha));
+  assert.ok(r.measures.pac_bayes_kl! <= 1 && r.measures.pac_bayes_kl! >= c.pac_bayes_kl_q_error);
+  assert.ok(r.measures.pac_bayes_kl! <= r.measures.pac_bayes!, `${r.measures.pac_bayes_kl} vs √ form ${r.measures.pac_bayes}`);
+  assert.ok(r.notes.some((n) => n.startsWith('pac_bayes_kl: the PAC-Bayes-kl bound') && n.includes('K = 6 sampled networks')));
+  // a higher target is read further up the curve, at a smaller kl; an unreachable one is null with a note
+  const high = await computeMeasures(net, data, { measures: ['kl_at_sharpness'], samples: 6, seed: 4, sharpnessTarget: 0.3 });
+  assert.ok(high.measures.kl_at_sharpness! < r.measures.kl_at_sharpness!);
+  const none = await computeMeasures(net, data, { measures: ['kl_at_sharpness'], samples: 6, seed: 4, sharpnessTarget: 0.99 });
+  assert.equal(none.measures.kl_at_sharpness, null);
+  assert.ok(none.notes.some((n) => n.startsWith('kl_at_sharpness is null: the α-curve\'s expected sharpness never reaches the target 0.99')), none.notes.join('\n'));
+});
+
+test('sharpnessTarget: in (0, 1); stored in experiment options only off its default, so default run keys do not change', () => {
+  assert.equal(resolveOptions().sharpnessTarget, 0.05);
+  for (const bad of [0, 1, -0.1, 2, NaN]) assert.throws(() => resolveOptions({ sharpnessTarget: bad }), (e: unknown) => e instanceof UserError && /sharpness target must be in \(0, 1\)/.test((e as Error).message));
+  assert.ok(!('sharpnessTarget' in resolveMeasureOptions({ measures: ['l2'] })));
+  assert.ok(!('sharpnessTarget' in resolveMeasureOptions({ measures: ['l2'], sharpnessTarget: 0.05 })));
+  assert.equal(resolveMeasureOptions({ sharpnessTarget: 0.1 }).sharpnessTarget, 0.1);
+  const spec = { experiment: 'width' as const, config: { ...DEFAULT_CONFIG, model: 'mlp:8' }, measureOptions: resolveMeasureOptions({ measures: ['l2'] }) };
+  assert.equal(runKey({ ...spec, measureOptions: resolveMeasureOptions({ measures: ['l2'], sharpnessTarget: 0.05 }) }), runKey(spec));
+  assert.notEqual(runKey({ ...spec, measureOptions: resolveMeasureOptions({ measures: ['l2'], sharpnessTarget: 0.1 }) }), runKey(spec));
 });
