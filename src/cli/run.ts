@@ -7,7 +7,7 @@ import { UserError } from '../errors.js';
 import { parseDevice, parseThreads, cores } from '../engine/index.js';
 import { parseAlphaGrid, parseMeasureList } from '../measures/index.js';
 import { buildPlan } from '../experiments/experiments.js';
-import { EXPERIMENT_NAMES, PRESET_NAMES, parseSizeList, runKey, trainKey, type ExperimentPlan, type PlanOverrides, type StoredMeasureOptions } from '../experiments/plan.js';
+import { EXPERIMENT_NAMES, PRESET_NAMES, parseSeedList, parseSizeList, runKey, trainKey, type ExperimentPlan, type PlanOverrides, type StoredMeasureOptions } from '../experiments/plan.js';
 import { formatRunLine, runName, runPlan } from '../experiments/runner.js';
 import { DEFAULT_DB, Store } from '../experiments/store.js';
 import { formatDuration } from '../util/progress.js';
@@ -16,13 +16,14 @@ import { importPlugin } from '../util/plugins.js';
 export const command: CommandDef = {
   name: 'run',
   summary: 'run one of the paper\'s experiments: train, measure and record every network of a sweep (resumable)',
-  usage: 'genmeasures run random-labels|confusion|width [--preset quick|paper] [--data SPEC] [--model SPEC] [--workers N] [--db FILE] [--seed S]',
+  usage: 'genmeasures run random-labels|confusion|width [--preset quick|paper] [--data SPEC] [--model SPEC] [--workers N] [--db FILE] [--seed S | --seeds LIST]',
   positionals: true,
   options: {
     preset: { type: 'string', value: 'NAME', default: 'quick', choices: [...PRESET_NAMES], help: 'quick: embedded MNIST, minutes; paper: the paper\'s sizes, hours' },
     data: { type: 'string', value: 'SPEC', help: 'data set instead of the preset\'s (paper presets of random-labels and confusion need cifar10:DIR)' },
     model: { type: 'string', value: 'SPEC', help: 'network instead of the preset\'s (random-labels, confusion)' },
     seed: { type: 'int', value: 'S', help: 'seed of every run (subsets, labels, initialisation, batch order) [default: 1]' },
+    seeds: { type: 'string', value: 'LIST', help: 'run every configuration once with each seed, e.g. 1,2,3 (the report shows the mean and the range over seeds); excludes --seed [default: one seed]' },
     workers: { type: 'int', value: 'N', min: 1, default: os.availableParallelism(), help: 'worker processes, one run each at a time (the default is the number of cores)' },
     db: { type: 'string', value: 'FILE', default: DEFAULT_DB, help: 'results database (SQLite); checkpoints go to checkpoints/ beside it' },
     sizes: { type: 'string', value: 'LIST', help: 'random-labels: training-set sizes, e.g. 500,1000,2K' },
@@ -58,6 +59,7 @@ export const command: CommandDef = {
     '  genmeasures run width --preset quick --workers 2',
     '  genmeasures run random-labels --preset paper --data cifar10:/data/cifar-10-batches-bin',
     '  genmeasures run confusion --dry-run',
+    '  genmeasures run width --seeds 1,2,3           # every width with three seeds; the report shows mean and range',
     '  genmeasures run width --plugin ./my-measure.mjs     # a measure of your own, added to the runs recorded before',
   ].join('\n'),
 };
@@ -70,7 +72,9 @@ function overridesOf(o: ParsedOptions): PlanOverrides {
   if (o['alpha-grid'] !== undefined) measureOptions.alphaGrid = parseAlphaGrid(String(o['alpha-grid']));
   if (o['sharpness-points'] !== undefined) measureOptions.sharpnessPoints = Number(o['sharpness-points']);
   if (o['max-minutes'] !== undefined && !(Number(o['max-minutes']) > 0)) throw new UserError(`--max-minutes: ${o['max-minutes']} must be a positive number`);
+  if (o.seed !== undefined && o.seeds !== undefined) throw new UserError('--seed and --seeds exclude each other (give the one seed as --seeds S)');
   return {
+    seeds: o.seeds === undefined ? undefined : parseSeedList(String(o.seeds)),
     data: o.data === undefined ? undefined : String(o.data),
     model: o.model === undefined ? undefined : String(o.model),
     seed: o.seed === undefined ? undefined : Number(o.seed),
@@ -102,10 +106,11 @@ function printPlan(plan: ExperimentPlan, dbFile: string): void {
   }
   const c0 = plan.runs[0].config;
   const mo = plan.runs[0].measureOptions;
+  const seeds = [...new Set(plan.runs.map((r) => r.config.seed))];
   console.log(`${plan.experiment} (preset ${plan.preset}): ${plan.runs.length} runs`);
   console.log(plan.description);
   console.log(
-    `training: data ${c0.data}, seed ${c0.seed}, SGD lr ${c0.lr} momentum ${c0.momentum} batch ${c0.batchSize}, stop at cross-entropy < ${c0.targetLoss} or ${c0.maxEpochs} epochs${c0.maxMinutes !== null ? ` or ${c0.maxMinutes} min` : ''}`,
+    `training: data ${c0.data}, ${seeds.length > 1 ? `seeds ${seeds.join(', ')}` : `seed ${c0.seed}`}, SGD lr ${c0.lr} momentum ${c0.momentum} batch ${c0.batchSize}, stop at cross-entropy < ${c0.targetLoss} or ${c0.maxEpochs} epochs${c0.maxMinutes !== null ? ` or ${c0.maxMinutes} min` : ''}`,
   );
   console.log(
     `measures: ${mo.measures.length === 0 ? 'none' : mo.measures.join(', ')}; margin ε ${mo.marginEps}, sharpness α ${mo.alpha} (${mo.sharpnessSteps} steps, ≤ ${mo.sharpnessPoints} points), ${mo.samples} samples per α/σ, δ ${mo.delta}`,

@@ -79,6 +79,11 @@ export interface PlanOverrides {
   data?: string;
   model?: string;
   seed?: number;
+  /**
+   * Run every configuration once per seed (buildPlan: the plan is configurations × seeds). With one seed it
+   * is the same as `seed`; exclusive with it.
+   */
+  seeds?: number[];
   /** random-labels: the training-set sizes. */
   sizes?: number[];
   /** confusion: the confusion-set sizes; */
@@ -166,6 +171,36 @@ export function parseSizeList(text: string, option: string, min = 1): number[] {
   if (values.length === 0) throw new UserError(`${option}: no values given`);
   if (new Set(values).size !== values.length) throw new UserError(`${option}: "${text}" repeats a value`);
   return values;
+}
+
+/** "1,2,3" → [1, 2, 3]: distinct integers ≥ 0 (the --seeds list). */
+export function parseSeedList(text: string, option = '--seeds'): number[] {
+  const values = text.split(',').map((s) => s.trim()).map((s) => {
+    if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s))) throw new UserError(`${option}: "${s}" is not a whole number ≥ 0 (give a comma list such as 1,2,3)`);
+    return Number(s);
+  });
+  if (new Set(values).size !== values.length) throw new UserError(`${option}: "${text}" repeats a seed`);
+  return values;
+}
+
+/**
+ * A plan run once per seed: configurations × seeds, each configuration's seeds next to each other. Every
+ * run's config.seed is its seed; with more than one seed its label ends in " seed=S". With one seed the
+ * plan is the one-seed plan itself (same runs, same keys, same labels).
+ */
+export function withSeeds(build: (seed: number) => ExperimentPlan, seeds: number[]): ExperimentPlan {
+  if (seeds.length === 0) throw new UserError('--seeds: no seeds given');
+  const plans = seeds.map(build);
+  if (seeds.length === 1) return plans[0];
+  const first = plans[0];
+  const runs: RunSpec[] = [];
+  first.runs.forEach((_, i) => {
+    plans.forEach((p, j) => {
+      const r = p.runs[i];
+      runs.push({ ...r, label: `${r.label} seed=${seeds[j]}` });
+    });
+  });
+  return checkPlan({ ...first, description: `${first.description} Every configuration runs with each of the seeds ${seeds.join(', ')}.`, runs });
 }
 
 /** Reject overrides that do not apply to an experiment (so that a typo is not silently ignored). */

@@ -23,6 +23,7 @@ import * as lipschitz from './lipschitz.js';
 import * as magflatness from './magflatness.js';
 import * as margin from './margin.js';
 import * as norms from './norms.js';
+import * as optimized from './optimized.js';
 import * as pacbayes from './pacbayes.js';
 import * as paths from './paths.js';
 import * as sharpness from './sharpness.js';
@@ -56,6 +57,7 @@ const ORDER = [
   'kl',
   'pac_bayes',
   'pac_bayes_kl',
+  'pac_bayes_optimized',
   'kl_at_sharpness',
   'pac_bayes_sigma',
   'flatness',
@@ -65,7 +67,7 @@ const ORDER = [
   'bartlett_spectral',
 ];
 
-const ALL: MeasureDef[] = [margin, norms, paths, spectral, lipschitz, sharpness, pacbayes, magflatness, init].flatMap((m) => m.measures);
+const ALL: MeasureDef[] = [margin, norms, paths, spectral, lipschitz, sharpness, pacbayes, optimized, magflatness, init].flatMap((m) => m.measures);
 
 /** Every measure, in output order. */
 export const MEASURES: MeasureDef[] = [...ALL].sort((a, b) => rank(a.name) - rank(b.name));

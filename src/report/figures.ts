@@ -2,8 +2,11 @@
  * The paper's figures as declarative Vega-Lite specifications, built from the runs of the results
  * database. Every figure is a function (runs) → Figure; a figure without data says so (`empty`).
  * Only converged runs enter a figure (runs that did not converge are listed in the runs table only).
+ * Runs that differ only in their seed are one point of a figure that plots against a swept value: the
+ * line goes through the mean over the seeds, and a band shows the range (min–max) over them (seeds.ts).
  */
 import { NUMBER_LABEL_EXPR, logTicks, numberLabelExpr, type VegaLiteSpec } from './render.js';
+import { SEED_CAPTION, aggregateSeeds, bandLayer, hasRepeats } from './seeds.js';
 
 export interface CurvePoint {
   alpha: number;
@@ -105,29 +108,38 @@ export function sweptLogAxis(values: (number | null)[], base?: number): { scale:
 /** Fig. 1: the norm measures against training-set size, true vs random labels, log scale. */
 export function figure1(runs: ReportRun[]): Figure {
   const rs = byExperiment(runs, 'random-labels');
-  const values = rs.flatMap((r) =>
-    NORM_MEASURES.filter((m) => positive(r.measures[m])).map((m) => ({ size: r.size, labels: r.labels, measure: MEASURE_TITLES[m], value: r.measures[m] as number })),
+  const values = aggregateSeeds(
+    rs.flatMap((r) =>
+      NORM_MEASURES.filter((m) => positive(r.measures[m])).map((m) => ({ size: r.size, labels: r.labels, measure: MEASURE_TITLES[m], value: r.measures[m] as number })),
+    ),
+    ['size', 'labels', 'measure'],
+    'value',
   );
+  const bands = hasRepeats(values);
   const title = 'Fig. 1: norm-based measures, true vs random labels';
-  const caption = 'Each measure against the training-set size, for networks trained on true and on random labels (log scales). The paper: random labels give larger values, and the gap grows with size.';
+  const caption =
+    'Each measure against the training-set size, for networks trained on true and on random labels (log scales). The paper: random labels give larger values, and the gap grows with size.' +
+    (bands ? ` ${SEED_CAPTION}` : '');
   if (values.length === 0) return emptyFigure('fig1', title, caption, 'No converged run of the random-labels experiment (with positive margins) in the database.');
   const x = sweptLogAxis(values.map((v) => v.size));
   // one panel per measure, each with its own y axis (ticks computed from its own values, all labelled)
   const panels = NORM_MEASURES.map((m) => MEASURE_TITLES[m])
     .filter((t) => values.some((v) => v.measure === t))
     .map((t) => {
-      const y = logScaleAxis(values.filter((v) => v.measure === t).map((v) => v.value));
+      const mine = values.filter((v) => v.measure === t);
+      const y = logScaleAxis(mine.flatMap((v) => [v.value, v.lo, v.hi]));
+      const enc = {
+        x: { field: 'size', type: 'quantitative', title: 'training-set size', ...x },
+        y: { field: 'value', type: 'quantitative', title: 'measure (log)', ...y },
+        color: labelColor,
+      };
+      const line = { mark: { type: 'line', point: true }, encoding: enc };
       return {
         title: { text: t, fontSize: 12, fontWeight: 'normal', anchor: 'middle' },
         width: 190,
         height: 170,
         transform: [{ filter: { field: 'measure', equal: t } }],
-        mark: { type: 'line', point: true },
-        encoding: {
-          x: { field: 'size', type: 'quantitative', title: 'training-set size', ...x },
-          y: { field: 'value', type: 'quantitative', title: 'measure (log)', ...y },
-          color: labelColor,
-        },
+        ...(bands ? { layer: [bandLayer(enc.x, enc.y, labelColor), line] } : line),
       };
     });
   return {
@@ -147,9 +159,20 @@ export function figure1(runs: ReportRun[]): Figure {
 /** Fig. 2 left: sharpness against size, true vs random labels. */
 export function figure2Sharpness(runs: ReportRun[]): Figure {
   const rs = byExperiment(runs, 'random-labels');
-  const values = rs.filter((r) => typeof r.measures.sharpness === 'number').map((r) => ({ size: r.size, labels: r.labels, sharpness: r.measures.sharpness }));
+  const values = aggregateSeeds(
+    rs.filter((r) => typeof r.measures.sharpness === 'number').map((r) => ({ size: r.size, labels: r.labels, sharpness: r.measures.sharpness as number })),
+    ['size', 'labels'],
+    'sharpness',
+  );
+  const bands = hasRepeats(values);
   const title = 'Fig. 2 (left): sharpness, true vs random labels';
-  const caption = 'Sharpness ζ_α (paper eq. 3) against training-set size.';
+  const caption = 'Sharpness ζ_α (paper eq. 3) against training-set size.' + (bands ? ` ${SEED_CAPTION}` : '');
+  const enc = {
+    x: { field: 'size', type: 'quantitative', title: 'training-set size (log scale)', ...sweptLogAxis(values.map((v) => v.size)) },
+    y: { field: 'sharpness', type: 'quantitative', title: 'sharpness ζ_α', axis: { labelExpr: NUMBER_LABEL_EXPR } },
+    color: labelColor,
+  };
+  const line = { mark: { type: 'line', point: true }, encoding: enc };
   if (values.length === 0) return emptyFigure('fig2-sharpness', title, caption, 'No converged run of the random-labels experiment with a sharpness value.');
   return {
     id: 'fig2-sharpness',
@@ -160,12 +183,7 @@ export function figure2Sharpness(runs: ReportRun[]): Figure {
       width: 320,
       height: 220,
       data: { values },
-      mark: { type: 'line', point: true },
-      encoding: {
-        x: { field: 'size', type: 'quantitative', title: 'training-set size (log scale)', ...sweptLogAxis(values.map((v) => v.size)) },
-        y: { field: 'sharpness', type: 'quantitative', title: 'sharpness ζ_α', axis: { labelExpr: NUMBER_LABEL_EXPR } },
-        color: labelColor,
-      },
+      ...(bands ? { layer: [bandLayer(enc.x, enc.y, labelColor), line] } : line),
     },
   };
 }
@@ -176,6 +194,7 @@ function biCriteria(id: string, title: string, caption: string, rs: ReportRun[],
     r.curve.filter((p) => positive(p.kl) && Number.isFinite(p.expected_sharpness)).map((p) => ({
       group: group(r),
       dash: dash ? dash(r) : '',
+      seed: r.seed,
       alpha: p.alpha,
       kl: p.kl,
       expected_sharpness: p.expected_sharpness,
@@ -183,6 +202,8 @@ function biCriteria(id: string, title: string, caption: string, rs: ReportRun[],
   );
   if (values.length === 0) return emptyFigure(id, title, caption, `No converged run of the ${id.startsWith('fig2') ? 'random-labels' : id.startsWith('fig3') ? 'confusion' : 'width'} experiment with a PAC-Bayes curve in the database.`);
   const groups = [...new Set(rs.map(group))];
+  // runs of one group with different seeds are curves of their own (not one zigzag through all of them)
+  const seeds = new Set(values.map((v) => v.seed)).size > 1;
   const y = logScaleAxis(values.map((v) => v.kl));
   return {
     id,
@@ -205,6 +226,7 @@ function biCriteria(id: string, title: string, caption: string, rs: ReportRun[],
           mark: { type: 'line' },
           encoding: {
             order: { field: 'alpha', type: 'quantitative' },
+            ...(seeds ? { detail: { field: 'seed', type: 'nominal' } } : {}),
             ...(dash
               ? { strokeDash: { field: 'dash', type: 'nominal', title: 'labels', legend: { symbolType: 'stroke', symbolStrokeWidth: 2, symbolStrokeColor: '#333', symbolSize: 300 } } }
               : {}),
@@ -246,41 +268,44 @@ export function figure3(runs: ReportRun[]): Figure {
   const caption =
     'Test error, the four norm measures and sharpness against the number of random-labelled points added to the true-labelled training set, one panel each with its own linear y axis (the measures are not rescaled: scaled to a common range, the four norm curves coincide). Measures are computed on the true-labelled part.';
   if (rs.length === 0) return emptyFigure('fig3', title, caption, 'No converged run of the confusion experiment in the database.');
-  const values: { confusion: number; panel: string; value: number }[] = [];
+  const raw: { confusion: number; panel: string; value: number }[] = [];
   const panels: string[] = [];
   const add = (panel: string, pick: (r: ReportRun) => number | null | undefined) => {
     const pts = rs.filter((r) => { const v = pick(r); return typeof v === 'number' && Number.isFinite(v); });
     if (pts.length === 0) return;
     panels.push(panel);
-    for (const r of pts) values.push({ confusion: r.confusion, panel, value: pick(r)! });
+    for (const r of pts) raw.push({ confusion: r.confusion, panel, value: pick(r)! });
   };
   add('test error', (r) => r.testError);
   for (const m of [...NORM_MEASURES, 'sharpness']) add(MEASURE_TITLES[m], (r) => r.measures[m]);
+  const values = aggregateSeeds(raw, ['confusion', 'panel'], 'value');
+  const bands = hasRepeats(values);
   const x = { field: 'confusion', type: 'quantitative', title: 'random-labelled points added', axis: { tickCount: 4, labelExpr: NUMBER_LABEL_EXPR } };
   return {
     id: 'fig3',
     title,
-    caption,
+    caption: caption + (bands ? ` ${SEED_CAPTION}` : ''),
     runs: rs.length,
     spec: {
       data: { values },
-      concat: panels.map((panel) => ({
-        title: { text: panel, fontSize: 12, fontWeight: 'normal', anchor: 'middle' },
-        width: 210,
-        height: 150,
-        transform: [{ filter: { field: 'panel', equal: panel } }],
-        mark: { type: 'line', color: panel === 'test error' ? '#d62728' : '#1f77b4', point: { color: panel === 'test error' ? '#d62728' : '#1f77b4' } },
-        encoding: {
-          x,
-          y: {
-            field: 'value',
-            type: 'quantitative',
-            title: null,
-            scale: { zero: false },
-            axis: panel === 'test error' ? { format: '.0%', tickCount: 5 } : { labelExpr: NUMBER_LABEL_EXPR, tickCount: 5 },
-          },
-        },
-      })),
+      concat: panels.map((panel) => {
+        const color = panel === 'test error' ? '#d62728' : '#1f77b4';
+        const y = {
+          field: 'value',
+          type: 'quantitative',
+          title: null,
+          scale: { zero: false },
+          axis: panel === 'test error' ? { format: '.0%', tickCount: 5 } : { labelExpr: NUMBER_LABEL_EXPR, tickCount: 5 },
+        };
+        const line = { mark: { type: 'line', color, point: { color } }, encoding: { x, y } };
+        return {
+          title: { text: panel, fontSize: 12, fontWeight: 'normal', anchor: 'middle' },
+          width: 210,
+          height: 150,
+          transform: [{ filter: { field: 'panel', equal: panel } }],
+          ...(bands ? { layer: [bandLayer(x, y, color), line] } : line),
+        };
+      }),
       columns: 3,
       resolve: { scale: { y: 'independent' } },
     },
@@ -298,22 +323,34 @@ export function figure4Errors(runs: ReportRun[]): Figure {
   const title = 'Fig. 4 (left): error against width';
   const caption = 'Training and test error of one-hidden-layer MLPs against the number of hidden units (all runs; hollow points did not converge).';
   if (rs.length === 0) return emptyFigure('fig4-errors', title, caption, 'No run of the width experiment in the database.');
-  const values = rs.flatMap((r) => [
-    { width: r.width, kind: 'train error', error: r.trainError, converged: r.converged ? 'yes' : 'no' },
-    { width: r.width, kind: 'test error', error: r.testError, converged: r.converged ? 'yes' : 'no' },
-  ]).filter((v) => v.error !== null);
+  const values = aggregateSeeds(
+    rs
+      .flatMap((r) => [
+        { width: r.width, kind: 'train error', error: r.trainError, converged: r.converged ? 'yes' : 'no' },
+        { width: r.width, kind: 'test error', error: r.testError, converged: r.converged ? 'yes' : 'no' },
+      ])
+      .filter((v) => v.error !== null),
+    ['width', 'kind'],
+    'error',
+    // a point of several seeds is filled only if every seed converged
+    (members) => ({ converged: members.every((m) => m.converged === 'yes') ? 'yes' : 'no' }),
+  );
+  const bands = hasRepeats(values);
   const x = { field: 'width', type: 'quantitative', title: 'hidden units (log scale)', ...sweptLogAxis(rs.map((r) => r.width), 2) };
+  const y = { field: 'error', type: 'quantitative', title: 'error', axis: { format: '.0%' } };
+  const kind = { field: 'kind', type: 'nominal', title: null };
   return {
     id: 'fig4-errors',
     title,
-    caption,
+    caption: caption + (bands ? ` ${SEED_CAPTION} A point is hollow if some seed did not converge.` : ''),
     runs: rs.length,
     spec: {
       width: 320,
       height: 220,
       data: { values },
       layer: [
-        { mark: { type: 'line' }, encoding: { x, y: { field: 'error', type: 'quantitative', title: 'error', axis: { format: '.0%' } }, color: { field: 'kind', type: 'nominal', title: null } } },
+        ...(bands ? [bandLayer(x, y, kind)] : []),
+        { mark: { type: 'line' }, encoding: { x, y, color: kind } },
         {
           mark: { type: 'point', size: 50 },
           encoding: {
@@ -371,12 +408,23 @@ export function figure4Measures(runs: ReportRun[]): Figure {
   const rs = byExperiment(runs, 'width').sort((a, b) => (a.width ?? 0) - (b.width ?? 0));
   const title = 'Fig. 4 (middle): norm measures against width, with and without the h_i factors';
   const caption = 'log10 of each measure against the number of hidden units. Left: as defined (docs/definitions.md; l2_path and spectral include ∏h_i); right: the paper\'s plotting convention, which drops factors that depend only on depth or width. With the h_i factors, l2_path and spectral stop explaining the trend.';
-  const values = rs.flatMap((r) => widthMeasureValues(r).map((v) => ({ width: r.width, ...v })));
+  const values = aggregateSeeds(
+    rs.flatMap((r) => widthMeasureValues(r).map((v) => ({ width: r.width, ...v }))),
+    ['width', 'measure', 'convention'],
+    'log10',
+  );
+  const bands = hasRepeats(values);
+  const enc = {
+    x: { field: 'width', type: 'quantitative', title: 'hidden units (log scale)', ...sweptLogAxis(rs.map((r) => r.width), 2) },
+    y: { field: 'log10', type: 'quantitative', title: 'log10 measure', axis: { labelExpr: NUMBER_LABEL_EXPR } },
+    color: { field: 'measure', type: 'nominal', title: 'measure', sort: [...NORM_MEASURES] },
+  };
+  const line = { mark: { type: 'line', point: true }, encoding: enc };
   if (values.length === 0) return emptyFigure('fig4-measures', title, caption, 'No converged run of the width experiment (with positive margins) in the database.');
   return {
     id: 'fig4-measures',
     title,
-    caption,
+    caption: caption + (bands ? ` ${SEED_CAPTION}` : ''),
     runs: rs.length,
     spec: {
       data: { values },
@@ -384,12 +432,7 @@ export function figure4Measures(runs: ReportRun[]): Figure {
       spec: {
         width: 300,
         height: 230,
-        mark: { type: 'line', point: true },
-        encoding: {
-          x: { field: 'width', type: 'quantitative', title: 'hidden units (log scale)', ...sweptLogAxis(rs.map((r) => r.width), 2) },
-          y: { field: 'log10', type: 'quantitative', title: 'log10 measure', axis: { labelExpr: NUMBER_LABEL_EXPR } },
-          color: { field: 'measure', type: 'nominal', title: 'measure', sort: [...NORM_MEASURES] },
-        },
+        ...(bands ? { layer: [bandLayer(enc.x, enc.y, enc.color), line] } : line),
       },
       resolve: { scale: { y: 'independent' } },
     },

@@ -7,6 +7,7 @@ import { writeFileAtomic } from '../util/fsx.js';
 import { Figure, ReportRun, allFigures } from './figures.js';
 import { MeasureRanking, rankMeasures } from './ranking.js';
 import { svgToPng, toSvg } from './render.js';
+import { SUMMARY_MEASURES, SeedSummaryRow, seedSummary } from './seeds.js';
 
 export function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -101,7 +102,7 @@ export function rankingHtml(rows: MeasureRanking[]): string {
   const body = rows
     .map(
       (r) =>
-        `<tr><td class="l">${escapeHtml(r.measure)}</td><td>${tauCell(r)}</td><td>${psiCell(r)}</td>${hypers.map((h) => `<td>${psiOf(r.perHyper[h])}</td>`).join('')}<td class="cmi">${cmiCell(r)}</td><td>${r.runs}</td></tr>`,
+        `<tr><td class="l">${escapeHtml(r.measure)}${r.atGridEdge ? `<span class="edge" title="${r.atGridEdge} of ${r.runs} runs read at the α grid's edge">†</span>` : ''}</td><td>${tauCell(r)}</td><td>${psiCell(r)}</td>${hypers.map((h) => `<td>${psiOf(r.perHyper[h])}</td>`).join('')}<td class="cmi">${cmiCell(r)}</td><td>${r.runs}</td></tr>`,
     )
     .join('\n');
   const notes: string[] = [
@@ -110,6 +111,12 @@ export function rankingHtml(rows: MeasureRanking[]): string {
   if (undefinedUsed) {
     notes.push(
       '* undefined: the measure (or the generalization gap) takes one value on every run compared, so there is no ordering to compare with the gap (for example <code>params</code> over runs of one network size). Such groups are left out of ψ and Ψ.',
+    );
+  }
+  const edge = rows.filter((r) => r.atGridEdge);
+  if (edge.length) {
+    notes.push(
+      `† read at the α* that minimises the PAC-Bayes bound over the α grid, which was the grid's first or last value in ${edge.map((r) => `${r.atGridEdge} of ${r.runs} runs (${escapeHtml(r.measure)})`).join(', ')}: there the value is an artefact of the grid (the bound may be smaller beyond it), so a measure read at the edge in most runs is ranked after the others whatever its τ. Widen the grid with <code>--alpha-grid</code>; <code>kl_at_sharpness</code> reads the same curves at a fixed expected sharpness instead.`,
     );
   }
   const duplicates = Math.max(0, ...rows.map((r) => r.duplicates ?? 0));
@@ -130,6 +137,31 @@ export function runsTableHtml(runs: ReportRun[]): string {
     )
     .join('\n');
   return `<table id="runs">${head}\n${body}</table>`;
+}
+
+/**
+ * The per-configuration table over seeds: one row per experiment point, test error and the main measures
+ * as mean ± half-range over the seeds (the runs table lists every run). Empty string when no point has two
+ * or more seeds.
+ */
+export function seedSummaryHtml(rows: SeedSummaryRow[]): string {
+  if (rows.length === 0) return '';
+  const cols = ['test error', ...SUMMARY_MEASURES];
+  const cell = (q: string, v: SeedSummaryRow['values'][string]) => {
+    if (!v) return '—';
+    const f = q === 'test error' ? (x: number) => `${(100 * x).toFixed(2)}%` : (x: number) => fmt(x);
+    return v.n > 1 ? `${f(v.mean)} ± ${f(v.spread)}` : `${f(v.mean)}`;
+  };
+  const head = `<tr><th class="l">experiment</th><th class="l">model</th><th>size</th><th class="l">labels</th><th>confusion</th><th class="l">seeds</th>${cols.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr>`;
+  const body = rows
+    .map(
+      (r) =>
+        `<tr><td class="l">${escapeHtml(r.experiment)}</td><td class="l">${escapeHtml(r.model)}</td><td>${r.size ?? 'all'}</td><td class="l">${r.labels}</td><td>${r.confusion}</td><td class="l">${r.seeds.join(', ')}</td>${cols.map((c) => `<td>${cell(c, r.values[c])}</td>`).join('')}</tr>`,
+    )
+    .join('\n');
+  return `<h2 id="per-configuration">Per configuration (mean ± half-range over seeds)</h2>
+<p class="meta">Every experiment point (converged runs that differ only in their seed) as mean ± half the range (max − min)/2 over its seeds; a value without ± comes from one seed. The figures draw the same means, with a band for the range.</p>
+<table id="seed-summary">${head}\n${body}</table>`;
 }
 
 export interface ReportOptions {
@@ -155,6 +187,7 @@ export async function writeReport(runs: ReportRun[], opts: ReportOptions): Promi
 <p class="meta">From ${escapeHtml(opts.source)} · ${runs.length} runs, ${converged} converged (runs that did not converge are left out of every figure and ranking) · generated ${escapeHtml(new Date().toISOString())}</p>
 <p class="meta">Measures as defined in Neyshabur, Bhojanapalli, McAllester, Srebro, <i>Exploring Generalization in Deep Learning</i> (NIPS 2017); ranking as in Jiang et al. (2020).</p>
 ${sections.map(([title, ids]) => `<h2>${escapeHtml(title)}</h2>\n${ids.map((id) => figureHtml(byId.get(id)!)).join('\n')}`).join('\n')}
+${seedSummaryHtml(seedSummary(runs))}
 <h2>Which measure predicts generalization?</h2>
 <p class="meta">Kendall τ between each measure and the generalization gap (test error − train error) over all converged runs, and the granulated coefficient Ψ (the mean over swept hyperparameters of ψ, the mean τ over groups of runs that differ only in that hyperparameter; the number of such groups in brackets). Higher is better; 1 means the measure orders the runs exactly as their gap.</p>
 ${rankingHtml(ranking)}

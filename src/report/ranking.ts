@@ -7,7 +7,9 @@
  * One network counts once: runs of the same training configuration measured with the same options (the
  * random-labels sweep's 2000-point true-label run and the confusion sweep's run without confusion set are
  * one network) are merged before τ, Ψ and CMI, keeping the first. τ (and a ψ) is undefined (null) when the
- * measure or the gap takes one value on every run compared; `tauUndefined` says why.
+ * measure or the gap takes one value on every run compared; `tauUndefined` says why. The measures read at
+ * the bound's α* (expected_sharpness, kl, pac_bayes) are ranked after all others when α* is at the edge of
+ * the α grid in most runs: their values are then artefacts of the grid (see the pac_bayes note).
  */
 import { conditionalMutualInformation, granulatedKendall, kendallTau, RunPoint, tauUndefinedReason, varyingHyperparameters } from './correlation.js';
 import type { ReportRun } from './figures.js';
@@ -28,6 +30,31 @@ export interface MeasureRanking {
   runs: number;
   /** Runs left out because they repeat a training configuration (and measure options) already counted. */
   duplicates: number;
+  /**
+   * For the measures read at the PAC-Bayes bound's α* (expected_sharpness, kl, pac_bayes): in how many of
+   * the runs α* was the first or last value of the α grid, so that the value is an artefact of the grid.
+   */
+  atGridEdge: number;
+}
+
+/** Measures whose value is read at the α* that minimises the √ PAC-Bayes bound over the α grid. */
+export const READ_AT_ALPHA_STAR = new Set(['expected_sharpness', 'kl', 'pac_bayes']);
+
+/** Whether the run's α* is the smallest or largest value of its α grid. */
+export function alphaStarAtEdge(r: ReportRun): boolean {
+  const flag = r.components?.pac_bayes_alpha_at_edge;
+  if (flag === 'low' || flag === 'high') return true;
+  if (flag === null) return false;
+  const a = r.components?.pac_bayes_alpha;
+  let grid: number[] = r.curve.map((p) => p.alpha);
+  try {
+    const o = r.measureOptions ? JSON.parse(r.measureOptions) : null;
+    if (o && Array.isArray(o.alphaGrid) && o.alphaGrid.length) grid = o.alphaGrid;
+  } catch {
+    /* keep the curve's α values */
+  }
+  if (typeof a !== 'number' || grid.length < 2) return false;
+  return a <= Math.min(...grid) * (1 + 1e-9) || a >= Math.max(...grid) * (1 - 1e-9);
 }
 
 /** The hyperparameters a run is described by for Ψ. */
@@ -84,8 +111,11 @@ export function rankMeasures(runs: ReportRun[], measureNames?: string[]): Measur
       cmiWorstSet: cmi?.worstSet ?? null,
       runs: points.length,
       duplicates,
+      atGridEdge: READ_AT_ALPHA_STAR.has(measure) ? distinct.filter(alphaStarAtEdge).length : 0,
     };
   });
-  // best first: by |τ| is not what we want — a measure should grow with the gap, so sort by τ, nulls last
-  return out.sort((a, b) => (b.tau ?? -Infinity) - (a.tau ?? -Infinity));
+  // best first: by |τ| is not what we want — a measure should grow with the gap, so sort by τ, nulls last;
+  // a measure read at the α grid's edge in most runs is an artefact of the grid and goes after the others
+  const artefact = (m: MeasureRanking) => (m.runs > 0 && m.atGridEdge * 2 > m.runs ? 1 : 0);
+  return out.sort((a, b) => artefact(a) - artefact(b) || (b.tau ?? -Infinity) - (a.tau ?? -Infinity));
 }

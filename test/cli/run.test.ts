@@ -67,6 +67,24 @@ test('run: --dry-run prints the plan with keys and statuses', () => {
   assert.match(help.stdout, /--workers N/);
 });
 
+test('run: --seeds runs every configuration with each seed; seed 1 keeps its keys; a bad list or --seed with it is exit 2', () => {
+  const d = tmp();
+  const db = path.join(d, 'g.db');
+  const one = runCli(['run', 'width', '--widths', '8,32', '--dry-run', '--db', db]);
+  const two = runCli(['run', 'width', '--widths', '8,32', '--dry-run', '--db', db, '--seeds', '1,2']);
+  assert.equal(two.code, 0, two.stderr);
+  assert.match(two.stdout, /^width \(preset quick\): 4 runs/);
+  assert.match(two.stdout, /seeds 1, 2/);
+  const keys = (out: string, label: RegExp) => [...out.matchAll(label)].map((m) => m[1]);
+  const oneKeys = keys(one.stdout, /^width=\d+ +mlp:\d+ +4000 +true +0 +([0-9a-f]{12})/gm);
+  assert.equal(oneKeys.length, 2);
+  assert.deepEqual(keys(two.stdout, /^width=\d+ seed=1 +mlp:\d+ +4000 +true +0 +([0-9a-f]{12})/gm), oneKeys);
+  assert.equal(keys(two.stdout, /^width=\d+ seed=2 +mlp:\d+ +4000 +true +0 +([0-9a-f]{12})/gm).length, 2);
+  assertUserError(runCli(['run', 'width', '--dry-run', '--db', db, '--seeds', '1,x']), '--seeds', '"x"');
+  assertUserError(runCli(['run', 'width', '--dry-run', '--db', db, '--seeds', '1,2', '--seed', '3']), '--seed and --seeds');
+  assert.ok(!fs.existsSync(db));
+});
+
 test('run: --alpha-grid changes the run keys (not the checkpoints); the default grid written out keeps them; a bad grid is exit 2', () => {
   const d = tmp();
   const db = path.join(d, 'g.db');

@@ -13,6 +13,7 @@ import {
   buildPlan,
   canonicalJson,
   confusionPlan,
+  parseSeedList,
   parseSizeList,
   randomLabelsPlan,
   resolveMeasureOptions,
@@ -149,4 +150,35 @@ test('keys: stable, canonical, and sensitive to every part of the configuration'
     runKey({ ...pinned, measureOptions: resolveMeasureOptions({ measures: ['l2'], samples: 10 }) }),
     'explicit defaults hash as the defaults',
   );
+});
+
+test('seeds: the plan is configurations × seeds; seed 1 keeps the one-seed keys; labels name the seed only with several seeds', () => {
+  for (const experiment of ['random-labels', 'confusion', 'width'] as const) {
+    const one = buildPlan(experiment, 'quick');
+    const three = buildPlan(experiment, 'quick', { seeds: [1, 2, 3] });
+    assert.equal(three.runs.length, 3 * one.runs.length);
+    assert.deepEqual(three.runs.map((r) => r.config.seed), one.runs.flatMap(() => [1, 2, 3]));
+    const seed1 = three.runs.filter((r) => r.config.seed === 1);
+    assert.deepEqual(seed1.map(runKey), one.runs.map(runKey), `${experiment}: seed 1 runs keep the one-seed keys`);
+    assert.deepEqual(three.runs.map((r) => r.label), one.runs.flatMap((r) => [1, 2, 3].map((s) => `${r.label} seed=${s}`)));
+    assert.equal(new Set(three.runs.map(runKey)).size, three.runs.length);
+    assert.equal(new Set(three.runs.map((r) => trainKey(r.config))).size, three.runs.length, 'each seed trains its own network');
+    // the seed does not change the measure options (the Monte-Carlo seed of the measures stays the same)
+    assert.deepEqual(new Set(three.runs.map((r) => canonicalJson(r.measureOptions))).size, 1);
+  }
+  // one seed: the one-seed plan itself (labels and keys), whichever seed
+  const single = buildPlan('width', 'quick', { seeds: [1] });
+  assert.deepEqual(single, buildPlan('width', 'quick'));
+  assert.deepEqual(buildPlan('width', 'quick', { seeds: [7] }), buildPlan('width', 'quick', { seed: 7 }));
+  assert.throws(() => buildPlan('width', 'quick', { seeds: [1, 2], seed: 3 }), isUserError(/--seed and --seeds/));
+  assert.throws(() => buildPlan('width', 'quick', { seeds: [] }), isUserError(/--seeds/));
+});
+
+test('seeds: parseSeedList', () => {
+  assert.deepEqual(parseSeedList('1,2,3'), [1, 2, 3]);
+  assert.deepEqual(parseSeedList(' 0, 42 '), [0, 42]);
+  assert.throws(() => parseSeedList('1,x'), isUserError(/--seeds: "x"/));
+  assert.throws(() => parseSeedList('1,,2'), isUserError(/--seeds/));
+  assert.throws(() => parseSeedList('1.5'), isUserError(/--seeds/));
+  assert.throws(() => parseSeedList('1,2,1'), isUserError(/repeats/));
 });

@@ -472,6 +472,9 @@ const CHECKED = [
   'params', 'vc_dim', 'margin', 'l2', 'l1_path', 'l2_path', 'spectral', 'l1_inf', 'lipschitz', 'lipschitz_capacity_log10',
   'sharpness', 'expected_sharpness', 'kl', 'pac_bayes', 'pac_bayes_kl', 'kl_at_sharpness', 'pac_bayes_sigma', 'flatness',
   'pac_bayes_mag_flatness',
+  // pac_bayes_optimized: its float64 reference (the certification re-done from the same seeded samples) is in
+  // optimized.test.ts; here it is checked to be a finite number only
+  'pac_bayes_optimized',
   // sharpness_mag_flatness: its float64 reference (the worst corner in closed form, on a linear model) is in
   // magflatness.test.ts; here it is checked for consistency with its components only
   'sharpness_mag_flatness',

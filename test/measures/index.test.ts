@@ -10,7 +10,7 @@ import { augmented, largestSingularValue } from './reference.js';
 
 const DEFINED_NAMES = [
   'params', 'vc_dim', 'margin', 'l2', 'l1_path', 'l2_path', 'spectral', 'l1_inf', 'lipschitz', 'lipschitz_capacity_log10',
-  'sharpness', 'expected_sharpness', 'kl', 'pac_bayes', 'pac_bayes_kl', 'kl_at_sharpness', 'pac_bayes_sigma', 'flatness',
+  'sharpness', 'expected_sharpness', 'kl', 'pac_bayes', 'pac_bayes_kl', 'pac_bayes_optimized', 'kl_at_sharpness', 'pac_bayes_sigma', 'flatness',
   'pac_bayes_mag_flatness', 'sharpness_mag_flatness', 'dist_from_init', 'bartlett_spectral',
 ];
 

@@ -10,7 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { allFigures, figure1, figure2Sharpness, figure3, figure3BiCriteria, sweptLogAxis, type ReportRun } from '../../src/report/figures.js';
 import { logTicks, readableAxes, svgToPng, toSvg } from '../../src/report/render.js';
-import { sampleRuns } from './fixtures.js';
+import { sampleRuns, twoSeedRuns } from './fixtures.js';
+import { writeReport } from '../../src/report/html.js';
 
 /** The axes of an SVG drawn by Vega: per axis, its tick count and its label texts (in drawing order). */
 function axes(svg: string): { ticks: number; labels: string[] }[] {
@@ -95,4 +96,66 @@ test('readable axes for any spec: a log axis of inline data gets labelled ticks,
   // a run whose figure would be empty stays empty
   const none: ReportRun[] = [];
   assert.equal(figure3(none).spec, null);
+});
+
+/** The layers of a Vega-Lite spec (and of its panels, facets), flattened. */
+function layersOf(spec: any): any[] {
+  const out: any[] = [];
+  const walk = (s: any) => {
+    if (!s || typeof s !== 'object') return;
+    if (s.mark) out.push(s);
+    for (const k of ['layer', 'concat', 'hconcat', 'vconcat']) if (Array.isArray(s[k])) s[k].forEach(walk);
+    if (s.spec) walk(s.spec);
+  };
+  walk(spec);
+  return out;
+}
+
+test('seeds: two seeds per point give the mean line and a min–max band; one seed gives no band', async () => {
+  const banded = ['fig1', 'fig2-sharpness', 'fig3', 'fig4-errors', 'fig4-measures'];
+  const two = allFigures(twoSeedRuns());
+  const one = allFigures(sampleRuns());
+  for (const id of banded) {
+    const f2 = two.find((f) => f.id === id)!;
+    const f1 = one.find((f) => f.id === id)!;
+    const bands = layersOf(f2.spec).filter((l) => (l.mark?.type ?? l.mark) === 'area');
+    assert.ok(bands.length > 0, `${id}: a band layer`);
+    for (const b of bands) {
+      assert.equal(b.encoding.y.field, 'lo');
+      assert.equal(b.encoding.y2.field, 'hi');
+    }
+    assert.ok(layersOf(f2.spec).some((l) => (l.mark?.type ?? l.mark) === 'line'), `${id}: the mean line`);
+    assert.match(f2.caption, /mean over seeds.*band = range/i);
+    assert.ok(!layersOf(f1.spec).some((l) => (l.mark?.type ?? l.mark) === 'area'), `${id}: no band with one seed`);
+    assert.doesNotMatch(f1.caption, /band = range/);
+    // one point per experiment point: as many as with one seed
+    assert.equal((f2.spec as any).data.values.length, (f1.spec as any).data.values.length, id);
+    const svg = await toSvg(f2.spec!);
+    assert.match(svg, /mark-area/, `${id}: the band is drawn`);
+  }
+  // Fig. 1: the point at size 1000, true labels, l2 is the mean of the two seeds, the band their range
+  const v = (two.find((f) => f.id === 'fig1')!.spec as any).data.values.find((p: any) => p.size === 1000 && p.labels === 'true' && /\(l2\)/.test(p.measure));
+  const l2 = 1e4 * (1 + 1000 / 2000);
+  assert.ok(Math.abs(v.value - l2 * 1.05) < 1e-6 && Math.abs(v.lo - l2) < 1e-6 && Math.abs(v.hi - l2 * 1.1) < 1e-6 && v.seeds === 2);
+  // the bi-criteria plots draw one curve per seed
+  const bi = two.find((f) => f.id === 'fig2-pacbayes')!;
+  assert.ok(layersOf(bi.spec).some((l) => l.encoding?.detail?.field === 'seed'));
+});
+
+test('seeds: the HTML report has the mean ± spread table only when some point has two seeds', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gm-seeds-'));
+  const { file } = await writeReport(twoSeedRuns(), { outDir: dir, source: 'two seeds' });
+  const html = fs.readFileSync(file, 'utf8');
+  assert.match(html, /Per configuration \(mean ± half-range over seeds\)/);
+  const table = /<table id="seed-summary">([\s\S]*?)<\/table>/.exec(html)![1];
+  for (const c of ['test error', 'l2', 'l1_path', 'l2_path', 'spectral', 'sharpness', 'pac_bayes']) assert.ok(table.includes(`<th>${c}</th>`), c);
+  // random-labels 8 points + confusion 4 + width 4 converged (width 8 did not converge)
+  assert.equal((table.match(/<tr>/g) ?? []).length - 1, 16);
+  // size 1000, true labels: l2 = 1.5e4 and 1.65e4 → 1.58e4 ± 750; test error 15% and 16.5% → 15.75% ± 0.75%
+  assert.match(table, /<td class="l">1, 2<\/td><td>15\.75% ± 0\.75%<\/td><td>1\.58e\+4 ± 750<\/td>|<td>15\.75% ± 0\.75%<\/td><td>15800 ± 750<\/td>/);
+  // the runs table still lists every run
+  assert.equal((/<table id="runs">([\s\S]*?)<\/table>/.exec(html)![1].match(/<tr>/g) ?? []).length - 1, twoSeedRuns().length);
+  const dir1 = fs.mkdtempSync(path.join(os.tmpdir(), 'gm-seeds-'));
+  const { file: file1 } = await writeReport(sampleRuns(), { outDir: dir1, source: 'one seed' });
+  assert.doesNotMatch(fs.readFileSync(file1, 'utf8'), /seed-summary|mean ± half-range/);
 });

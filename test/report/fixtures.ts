@@ -68,3 +68,16 @@ export function sampleRuns(): ReportRun[] {
   }
   return runs;
 }
+
+/** sampleRuns with every run repeated under seed 2 (test error and measures 10% higher): two seeds per point. */
+export function twoSeedRuns(): ReportRun[] {
+  const one = sampleRuns();
+  const two = one.map((r) => ({
+    ...r,
+    key: `${r.key}-s2`,
+    seed: 2,
+    testError: r.testError === null ? null : r.testError * 1.1,
+    measures: Object.fromEntries(Object.entries(r.measures).map(([k, v]) => [k, typeof v === 'number' && k !== 'params' ? v * 1.1 : v])),
+  }));
+  return [...one, ...two];
+}
