@@ -1,6 +1,7 @@
 /**
- * Benchmark: every measure of an MLP 784-1024-10 on 5,000 MNIST digits (target: under 2 minutes in total on
- * a 2-core machine, ONNX Runtime engine). Prints the time of each measure and the total.
+ * Benchmark: every measure of an MLP 784-1024-10 on 5,000 MNIST digits. Prints the time of each measure, the
+ * total of a sweep's default list (target: under 2 minutes on a 2-core machine, ONNX Runtime engine) and the
+ * total with the costly opt-in measures (sweepOptIn: pac_bayes_optimized, the magnitude-aware flatness).
  *
  *   GENMEASURES_BENCH_RUN=DIR   measure a trained run (DIR/model.json, DIR/initial/, DIR/run.json; e.g. made by
  *                               `genmeasures train --model mlp:1024 --train-size 5000 --out DIR`)
@@ -20,7 +21,7 @@ import { loadNetwork } from '../src/models/io.js';
 import { Network, cloneNetwork, countParams } from '../src/models/network.js';
 import { buildNetwork } from '../src/models/spec.js';
 import { loadRunData } from '../src/train/prepare.js';
-import { computeMeasures } from '../src/measures/index.js';
+import { MEASURES, computeMeasures } from '../src/measures/index.js';
 import { createProgress } from '../src/util/progress.js';
 
 const TARGET_MS = 120_000;
@@ -111,7 +112,10 @@ export async function benchMeasures(): Promise<void> {
     const value = v === null ? 'null' : Math.abs(v) >= 1e6 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(4) : String(Number(v.toPrecision(6)));
     console.log(`  ${k.padEnd(w)}${value.padStart(14)}${`${(report.timings_ms[k] / 1000).toFixed(2)} s`.padStart(11)}`);
   }
-  console.log(`  ${'total'.padEnd(w)}${''.padStart(14)}${`${(total / 1000).toFixed(2)} s`.padStart(11)}  (target < ${TARGET_MS / 1000} s: ${total < TARGET_MS ? 'ok' : 'SLOWER THAN TARGET'})`);
+  const optIn = new Set(MEASURES.filter((m) => m.sweepOptIn).map((m) => m.name));
+  const sweepMs = Object.entries(report.timings_ms).reduce((a, [k, v]) => a + (optIn.has(k) ? 0 : v), 0);
+  console.log(`  ${'total, a sweep\'s default list'.padEnd(w)}${`${(sweepMs / 1000).toFixed(2)} s`.padStart(11)}  (target < ${TARGET_MS / 1000} s: ${sweepMs < TARGET_MS ? 'ok' : 'SLOWER THAN TARGET'})`);
+  console.log(`  ${'total, with the opt-in measures'.padEnd(w)}${`${(total / 1000).toFixed(2)} s`.padStart(11)}`);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
