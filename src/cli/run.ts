@@ -36,6 +36,7 @@ export const command: CommandDef = {
     measures: { type: 'string', value: 'LIST', help: 'compute only these measures [default: all]' },
     samples: { type: 'int', value: 'K', min: 1, help: 'Monte-Carlo samples per α and per σ [default: the preset\'s]' },
     'alpha-grid': { type: 'string', value: 'LO:HI:N', help: 'the α grid of the PAC-Bayes bound: N log-spaced values from LO to HI, or a list a,b,c [default: 1e-4:0.1:16]' },
+    'sharpness-target': { type: 'number', value: 'T', min: 1e-12, max: 0.999999, help: 'kl_at_sharpness: the expected sharpness at which the α-curve\'s kl is read [default: 0.05]' },
     'sharpness-points': { type: 'int', value: 'N', min: 1, help: 'sharpness on at most N training points [default: the preset\'s]' },
     threads: { type: 'int', value: 'N', min: 1, help: 'ONNX Runtime threads per worker [default: cores / workers, at least 1, and once no run is left to start, the cores of idle workers go to the busy ones]' },
     device: { type: 'string', value: 'NAME', default: 'cpu', choices: ['cpu', 'webgpu', 'cuda'], help: 'execution provider of the workers' },
@@ -70,6 +71,7 @@ function overridesOf(o: ParsedOptions): PlanOverrides {
   if (o.measures !== undefined) measureOptions.measures = parseMeasureList(String(o.measures));
   if (o.samples !== undefined) measureOptions.samples = Number(o.samples);
   if (o['alpha-grid'] !== undefined) measureOptions.alphaGrid = parseAlphaGrid(String(o['alpha-grid']));
+  if (o['sharpness-target'] !== undefined) measureOptions.sharpnessTarget = Number(o['sharpness-target']);
   if (o['sharpness-points'] !== undefined) measureOptions.sharpnessPoints = Number(o['sharpness-points']);
   if (o['max-minutes'] !== undefined && !(Number(o['max-minutes']) > 0)) throw new UserError(`--max-minutes: ${o['max-minutes']} must be a positive number`);
   if (o.seed !== undefined && o.seeds !== undefined) throw new UserError('--seed and --seeds exclude each other (give the one seed as --seeds S)');
