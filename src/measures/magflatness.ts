@@ -32,51 +32,14 @@ import { parameterArrays } from '../models/network.js';
 import type { Progress } from '../util/progress.js';
 import { Rng, deriveSeed } from '../util/random.js';
 import { MAG_EPSILON, type Evaluator } from './evaluator.js';
-import { stepSize } from './sharpness.js';
+import { projectedSignStep, stepSize } from './sharpness.js';
+import { bisectScale, type BisectOptions, type BisectResult } from './pacbayes.js';
 import type { MeasureContext, MeasureDef } from './types.js';
 
 /** The upper end of the α′ bisection interval. */
 export const MAG_ALPHA_MAX = 2;
 
-export interface BisectOptions {
-  /** the interval is [0, max] */
-  max: number;
-  steps: number;
-  /** the target accuracy drop and its tolerance */
-  drop: number;
-  tol: number;
-}
-
-export interface BisectResult {
-  /** the scale found (0 if even the smallest scale tried lowers the accuracy too much) */
-  scale: number;
-  /** the accuracy drop measured at scale (0 at scale 0) */
-  drop: number;
-  steps: number;
-  withinTolerance: boolean;
-}
-
-/**
- * The search of pac_bayes_sigma for any "accuracy drop at scale s" function: bisection on [0, max], at
- * most `steps` steps; stop at the first midpoint whose drop is within drop ± tol, else return the largest
- * midpoint whose drop was ≤ drop (0 if none).
- */
-export async function bisectScale(dropAt: (scale: number) => Promise<number>, opts: BisectOptions, progress?: Progress, label = 's'): Promise<BisectResult> {
-  let lo = 0;
-  let hi = opts.max;
-  let loDrop = 0;
-  for (let step = 1; step <= opts.steps; step++) {
-    const mid = (lo + hi) / 2;
-    const d = await dropAt(mid);
-    progress?.update(step, `${label} = ${mid.toPrecision(4)}, drop ${d.toFixed(3)}`);
-    if (Math.abs(d - opts.drop) <= opts.tol) return { scale: mid, drop: d, steps: step, withinTolerance: true };
-    if (d <= opts.drop) {
-      lo = mid;
-      loDrop = d;
-    } else hi = mid;
-  }
-  return { scale: lo, drop: loDrop, steps: opts.steps, withinTolerance: false };
-}
+export { bisectScale, type BisectOptions, type BisectResult } from './pacbayes.js';
 
 export interface MagOptions extends BisectOptions {
   /** K, perturbation samples per α′ (pac_bayes_mag_flatness) */
@@ -122,19 +85,7 @@ export async function ascend(ev: Evaluator, radius: Float32Array[], steps: numbe
   for (let t = 0; t < steps; t++) {
     const { loss, grads } = await ev.lossGrad(nu, true);
     if (loss > best.loss || t === 0) best = { nu: nu.map((v) => v.slice()), loss };
-    const eta = stepSize(t, steps);
-    for (let j = 0; j < nu.length; j++) {
-      const v = nu[j];
-      const r = radius[j];
-      const g = grads![j];
-      for (let i = 0; i < v.length; i++) {
-        const s = g[i] > 0 ? 1 : g[i] < 0 ? -1 : 0;
-        let x = v[i] + eta * r[i] * s;
-        if (x > r[i]) x = r[i];
-        else if (x < -r[i]) x = -r[i];
-        v[i] = x;
-      }
-    }
+    projectedSignStep(nu, radius, grads!, stepSize(t, steps));
   }
   const last = await ev.lossGrad(nu, false);
   if (last.loss > best.loss || steps === 0) best = { nu, loss: last.loss };

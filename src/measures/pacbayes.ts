@@ -291,26 +291,54 @@ export interface SigmaResult {
   withinTolerance: boolean;
 }
 
+export interface BisectOptions {
+  /** the interval is [0, max] */
+  max: number;
+  steps: number;
+  /** the target accuracy drop and its tolerance */
+  drop: number;
+  tol: number;
+}
+
+export interface BisectResult {
+  /** the scale found (0 if even the smallest scale tried lowers the accuracy too much) */
+  scale: number;
+  /** the accuracy drop measured at scale (0 at scale 0) */
+  drop: number;
+  steps: number;
+  withinTolerance: boolean;
+}
+
+/**
+ * The search of pac_bayes_sigma for any "accuracy drop at scale s" function: bisection on [0, max], at
+ * most `steps` steps; stop at the first midpoint whose drop is within drop ± tol, else return the largest
+ * midpoint whose drop was ≤ drop (0 if none).
+ */
+export async function bisectScale(dropAt: (scale: number) => Promise<number>, opts: BisectOptions, progress?: Progress, label = 's'): Promise<BisectResult> {
+  let lo = 0;
+  let hi = opts.max;
+  let loDrop = 0;
+  for (let step = 1; step <= opts.steps; step++) {
+    const mid = (lo + hi) / 2;
+    const d = await dropAt(mid);
+    progress?.update(step, `${label} = ${mid.toPrecision(4)}, drop ${d.toFixed(3)}`);
+    if (Math.abs(d - opts.drop) <= opts.tol) return { scale: mid, drop: d, steps: step, withinTolerance: true };
+    if (d <= opts.drop) {
+      lo = mid;
+      loDrop = d;
+    } else hi = mid;
+  }
+  return { scale: lo, drop: loDrop, steps: opts.steps, withinTolerance: false };
+}
+
 export async function pacBayesSigma(ev: Evaluator, opts: SigmaOptions, progress?: Progress): Promise<SigmaResult> {
   const base = await ev.error(null);
   const dropAt = async (sigma: number) => {
     const e = await ev.errors(Array.from({ length: opts.samples }, (_, k) => ({ kind: 'iso' as const, sigma, sample: k })), true);
     return e.reduce((a, b) => a + b, 0) / opts.samples - base;
   };
-  let lo = 0;
-  let hi = opts.maxSigma;
-  let loDrop = 0;
-  for (let step = 1; step <= opts.steps; step++) {
-    const mid = (lo + hi) / 2;
-    const d = await dropAt(mid);
-    progress?.update(step, `σ = ${mid.toPrecision(4)}, drop ${d.toFixed(3)}`);
-    if (Math.abs(d - opts.drop) <= opts.tol) return { sigma: mid, drop: d, steps: step, withinTolerance: true };
-    if (d <= opts.drop) {
-      lo = mid;
-      loDrop = d;
-    } else hi = mid;
-  }
-  return { sigma: lo, drop: loDrop, steps: opts.steps, withinTolerance: false };
+  const r = await bisectScale(dropAt, { max: opts.maxSigma, steps: opts.steps, drop: opts.drop, tol: opts.tol }, progress, 'σ');
+  return { sigma: r.scale, drop: r.drop, steps: r.steps, withinTolerance: r.withinTolerance };
 }
 
 function curveOf(ctx: MeasureContext): Promise<Curve> {

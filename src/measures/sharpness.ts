@@ -39,6 +39,22 @@ export function stepSize(t: number, steps: number): number {
   return 2 * (0.025 ** (t / (steps - 1)));
 }
 
+/** One projected sign-gradient step in place: ν ← clip(ν + η·r⊙sign(g), −r, r). */
+export function projectedSignStep(nu: Float32Array[], radius: Float32Array[], grads: Float32Array[], eta: number): void {
+  for (let j = 0; j < nu.length; j++) {
+    const v = nu[j];
+    const r = radius[j];
+    const g = grads[j];
+    for (let i = 0; i < v.length; i++) {
+      const s = g[i] > 0 ? 1 : g[i] < 0 ? -1 : 0;
+      let x = v[i] + eta * r[i] * s;
+      if (x > r[i]) x = r[i];
+      else if (x < -r[i]) x = -r[i];
+      v[i] = x;
+    }
+  }
+}
+
 export async function sharpness(ev: Evaluator, weights: Float32Array[], opts: SharpnessOptions, progress?: Progress): Promise<SharpnessResult> {
   const { alpha, steps, seed } = opts;
   const radius = weights.map((w) => {
@@ -59,19 +75,7 @@ export async function sharpness(ev: Evaluator, weights: Float32Array[], opts: Sh
     const { loss, grads } = await ev.lossGrad(nu, true);
     if (t === 0) startLoss = loss;
     if (loss > maxLoss) maxLoss = loss;
-    const eta = stepSize(t, steps);
-    for (let j = 0; j < nu.length; j++) {
-      const v = nu[j];
-      const r = radius[j];
-      const g = grads![j];
-      for (let i = 0; i < v.length; i++) {
-        const s = g[i] > 0 ? 1 : g[i] < 0 ? -1 : 0;
-        let x = v[i] + eta * r[i] * s;
-        if (x > r[i]) x = r[i];
-        else if (x < -r[i]) x = -r[i];
-        v[i] = x;
-      }
-    }
+    projectedSignStep(nu, radius, grads!, stepSize(t, steps));
     progress?.update(t + 1, `loss ${loss.toPrecision(5)}`);
   }
   const last = await ev.lossGrad(nu, false);
