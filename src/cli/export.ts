@@ -3,15 +3,16 @@ import { CommandDef, ParsedOptions } from './args.js';
 import { UserError } from '../errors.js';
 import { EXPERIMENT_NAMES } from '../experiments/plan.js';
 import { toCsv, toJson } from '../experiments/export.js';
-import { DEFAULT_DB, Store } from '../experiments/store.js';
+import { openResults } from '../experiments/sink.js';
+import { dbOption, resolveDb } from './db.js';
 import { checkOutputFile, dbUserError, writeOutput } from '../util/output.js';
 
 export const command: CommandDef = {
   name: 'export',
   summary: 'write every recorded run (configuration, status, errors, measures) as CSV or JSON',
-  usage: 'genmeasures export [--db FILE] --format csv|json [--out FILE] [--experiment NAME]',
+  usage: 'genmeasures export [--db FILE|URL] --format csv|json [--out FILE] [--experiment NAME]',
   options: {
-    db: { type: 'string', value: 'FILE', default: DEFAULT_DB, help: 'results database written by genmeasures run' },
+    db: dbOption(),
     format: { type: 'string', value: 'FORMAT', choices: ['csv', 'json'], help: 'csv: one row per run, one column per configuration field and per measure; json: an array of objects (with the PAC-Bayes curve, notes and training history)' },
     out: { type: 'string', value: 'FILE', help: 'write to FILE instead of standard output (- : standard output; a regular file is replaced atomically, a symbolic link is followed, a FIFO or device is written directly)' },
     experiment: { type: 'string', value: 'NAME', choices: [...EXPERIMENT_NAMES], help: 'only the runs of one experiment' },
@@ -30,15 +31,15 @@ export async function run(o: ParsedOptions): Promise<void> {
   if (o.format === undefined) throw new UserError('--format csv|json is required');
   // Checked before the database is read: a bad --out fails at once.
   const target = checkOutputFile(o.out === undefined ? '-' : String(o.out), '--out');
-  const db = String(o.db);
+  const db = resolveDb(o);
   let text: string;
   try {
-    const store = Store.open(db, { mustExist: true });
+    const sink = await openResults(db, { mustExist: true });
     try {
-      const runs = store.listRuns({ experiment: o.experiment as string | undefined, status: o.status as 'done' | 'failed' | undefined });
+      const runs = await sink.listRuns({ experiment: o.experiment as string | undefined, status: o.status as 'done' | 'failed' | undefined });
       text = o.format === 'csv' ? toCsv(runs) : toJson(runs);
     } finally {
-      store.close();
+      await sink.close();
     }
   } catch (e) {
     throw dbUserError(e, '--db', db);

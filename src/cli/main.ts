@@ -23,6 +23,8 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   export: () => import('./export.js'),
   report: () => import('./report.js'),
   'export-model': () => import('./exportModel.js'),
+  worker: () => import('./worker.js'),
+  status: () => import('./status.js'),
 };
 
 async function loadCommands(): Promise<Record<string, () => Promise<CommandModule>>> {

@@ -1,8 +1,10 @@
 /** `genmeasures report`: the paper's figures, a ranking of the measures, and the runs, as an HTML report. */
 import path from 'node:path';
 import { CommandDef, ParsedOptions } from './args.js';
-import { DEFAULT_DB } from '../experiments/store.js';
-import { loadReportRuns } from '../report/fromStore.js';
+import { loadReportRuns, toReportRun } from '../report/fromStore.js';
+import { isPostgresUrl, openResults } from '../experiments/sink.js';
+import { redactUrl } from '../experiments/postgres.js';
+import { dbOption, resolveDb } from './db.js';
 import { writeReport, type RenderedFigure } from '../report/html.js';
 import type { MeasureRanking } from '../report/ranking.js';
 import type { ReportRun } from '../report/figures.js';
@@ -12,9 +14,9 @@ import { checkOutputFolder, dbUserError, writeFolderAtomic, type FolderRule } fr
 export const command: CommandDef = {
   name: 'report',
   summary: 'draw the paper\'s figures and rank the measures, from a results database, as an HTML report',
-  usage: 'genmeasures report [--db FILE] [--out DIR]',
+  usage: 'genmeasures report [--db FILE|URL] [--out DIR]',
   options: {
-    db: { type: 'string', value: 'FILE', default: DEFAULT_DB, help: 'results database written by `genmeasures run`' },
+    db: dbOption(),
     out: { type: 'string', value: 'DIR', default: path.join('runs', 'report'), help: 'folder for index.html and the figures (SVG and PNG); an existing report folder (one with index.html) is replaced, any other non-empty folder or a file is refused' },
   },
   epilog: [
@@ -30,12 +32,19 @@ const REPORT_FOLDER: FolderRule = { marker: 'index.html', what: 'a genmeasures r
 
 export async function run(o: ParsedOptions): Promise<void> {
   const out = String(o.out);
-  const db = String(o.db);
+  const db = resolveDb(o);
   // Checked before any work: a file, a foreign folder, a read-only or impossible place fails at once.
   const target = checkOutputFolder(out, '--out', REPORT_FOLDER);
   let runs: ReportRun[];
   try {
-    runs = loadReportRuns(db);
+    if (isPostgresUrl(db)) {
+      const sink = await openResults(db, { mustExist: true });
+      try {
+        runs = (await sink.listRuns()).map(toReportRun);
+      } finally {
+        await sink.close();
+      }
+    } else runs = loadReportRuns(db);
   } catch (e) {
     throw dbUserError(e, '--db', db);
   }
@@ -46,14 +55,14 @@ export async function run(o: ParsedOptions): Promise<void> {
     out,
     async (tmp) => {
       makeDirLikeMkdir(tmp); // mkdtemp makes 0700 folders: the report folder gets the mode mkdir gives (umask)
-      written = await writeReport(runs, { outDir: tmp, source: db });
+      written = await writeReport(runs, { outDir: tmp, source: isPostgresUrl(db) ? redactUrl(db) : db });
     },
     () => checkOutputFolder(out, '--out', REPORT_FOLDER), // whatever appeared at DIR meanwhile must still be replaceable
   );
   const { figures, ranking } = written!;
   const file = path.join(out, 'index.html');
   const converged = runs.filter((r) => r.converged).length;
-  console.log(`${runs.length} runs (${converged} converged) from ${db}`);
+  console.log(`${runs.length} runs (${converged} converged) from ${isPostgresUrl(db) ? redactUrl(db) : db}`);
   for (const f of figures) {
     console.log(`  ${f.figure.id.padEnd(15)} ${f.svg ? `${f.figure.runs} runs → ${path.join(out, f.figure.id)}.svg, .png` : `no data: ${f.figure.empty}`}`);
   }

@@ -9,14 +9,22 @@ import { parseAlphaGrid, parseMeasureList } from '../measures/index.js';
 import { buildPlan } from '../experiments/experiments.js';
 import { EXPERIMENT_NAMES, PRESET_NAMES, parseSeedList, parseSizeList, runKey, trainKey, type ExperimentPlan, type PlanOverrides, type StoredMeasureOptions } from '../experiments/plan.js';
 import { formatRunLine, runName, runPlan } from '../experiments/runner.js';
-import { DEFAULT_DB, Store } from '../experiments/store.js';
+import { DEFAULT_DB } from '../experiments/store.js';
+import { enqueuePlan } from '../experiments/distributed.js';
+import { DEFAULT_LEASE_SECONDS, DEFAULT_RETRIES } from '../experiments/queue.js';
+import { redactUrl } from '../experiments/postgres.js';
+import { isPostgresUrl, openResults } from '../experiments/sink.js';
+import { dbUserError } from '../util/output.js';
+import { dbOption, resolveDb } from './db.js';
+import { fileURLToPath } from 'node:url';
+import { fork } from 'node:child_process';
 import { formatDuration } from '../util/progress.js';
 import { importPlugin } from '../util/plugins.js';
 
 export const command: CommandDef = {
   name: 'run',
   summary: 'run one of the paper\'s experiments: train, measure and record every network of a sweep (resumable)',
-  usage: 'genmeasures run random-labels|confusion|width [--preset quick|paper] [--data SPEC] [--model SPEC] [--workers N] [--db FILE] [--seed S | --seeds LIST]',
+  usage: 'genmeasures run random-labels|confusion|width [--preset quick|paper] [--data SPEC] [--model SPEC] [--workers N] [--db FILE|URL [--enqueue]] [--seed S | --seeds LIST]',
   positionals: true,
   options: {
     preset: { type: 'string', value: 'NAME', default: 'quick', choices: [...PRESET_NAMES], help: 'quick: embedded MNIST, minutes; paper: the paper\'s sizes, hours' },
@@ -25,7 +33,11 @@ export const command: CommandDef = {
     seed: { type: 'int', value: 'S', help: 'seed of every run (subsets, labels, initialisation, batch order) [default: 1]' },
     seeds: { type: 'string', value: 'LIST', help: 'run every configuration once with each seed, e.g. 1,2,3 (the report shows the mean and the range over seeds); excludes --seed [default: one seed]' },
     workers: { type: 'int', value: 'N', min: 1, default: os.availableParallelism(), help: 'worker processes, one run each at a time (the default is the number of cores)' },
-    db: { type: 'string', value: 'FILE', default: DEFAULT_DB, help: 'results database (SQLite); checkpoints go to checkpoints/ beside it' },
+    db: dbOption(`results database: a SQLite file (checkpoints go to checkpoints/ beside it), or a PostgreSQL URL postgres://USER:PASSWORD@HOST:PORT/DATABASE shared by many machines [default: $DATABASE_URL if set, else ${DEFAULT_DB}]`),
+    enqueue: { type: 'boolean', help: 'PostgreSQL only: put the sweep\'s runs in the database\'s queue and return; `genmeasures worker` processes on any machines do them' },
+    lease: { type: 'int', value: 'S', min: 1, default: DEFAULT_LEASE_SECONDS, help: 'PostgreSQL: seconds a run stays with a worker that stopped renewing its lease (died) before it goes back to the queue' },
+    retries: { type: 'int', value: 'N', min: 0, default: DEFAULT_RETRIES, help: 'PostgreSQL: times a failed run is retried before it is recorded as failed' },
+    checkpoints: { type: 'string', value: 'DIR', help: 'checkpoint folder [default: checkpoints/ beside a SQLite file; runs/checkpoints with PostgreSQL]' },
     sizes: { type: 'string', value: 'LIST', help: 'random-labels: training-set sizes, e.g. 500,1000,2K' },
     'confusion-sizes': { type: 'string', value: 'LIST', help: 'confusion: confusion-set sizes, e.g. 0,250,500' },
     widths: { type: 'string', value: 'LIST', help: 'width: hidden-layer widths, e.g. 8,32,128' },
@@ -62,6 +74,10 @@ export const command: CommandDef = {
     '  genmeasures run confusion --dry-run',
     '  genmeasures run width --seeds 1,2,3           # every width with three seeds; the report shows mean and range',
     '  genmeasures run width --plugin ./my-measure.mjs     # a measure of your own, added to the runs recorded before',
+    '  genmeasures run width --db postgres://gm:secret@db.lab/sweeps --enqueue   # then: genmeasures worker --db … on any machines',
+    '',
+    'With a PostgreSQL --db and no --enqueue, the sweep is queued and --workers local worker processes drain',
+    'the queue (the same workers as genmeasures worker). See docs/distributed.md.',
   ].join('\n'),
 };
 
@@ -91,19 +107,27 @@ function overridesOf(o: ParsedOptions): PlanOverrides {
   };
 }
 
-function printPlan(plan: ExperimentPlan, dbFile: string): void {
+async function printPlan(plan: ExperimentPlan, dbFile: string): Promise<void> {
   let statuses = new Map<string, string>();
-  if (fs.existsSync(dbFile)) {
-    const store = Store.open(dbFile, { mustExist: true });
+  if (isPostgresUrl(dbFile) || fs.existsSync(dbFile)) {
+    let sink;
     try {
-      statuses = store.statuses(plan.runs.map(runKey));
-      const have = store.measureNames(plan.runs.map(runKey));
-      for (const r of plan.runs) {
-        const missing = have.has(runKey(r)) ? r.measureOptions.measures.filter((n) => !have.get(runKey(r))!.includes(n)) : [];
-        if (missing.length) statuses.set(runKey(r), `done, to add ${missing.join(',')}`);
+      sink = await openResults(dbFile, { mustExist: true });
+    } catch (e) {
+      // a PostgreSQL database without genmeasures tables yet: nothing is recorded
+      if (!(isPostgresUrl(dbFile) && /holds no genmeasures results/.test((e as Error).message))) throw e;
+    }
+    if (sink) {
+      try {
+        statuses = await sink.statuses(plan.runs.map(runKey));
+        const have = await sink.measureNames(plan.runs.map(runKey));
+        for (const r of plan.runs) {
+          const missing = have.has(runKey(r)) ? r.measureOptions.measures.filter((n) => !have.get(runKey(r))!.includes(n)) : [];
+          if (missing.length) statuses.set(runKey(r), `done, to add ${missing.join(',')}`);
+        }
+      } finally {
+        await sink.close();
       }
-    } finally {
-      store.close();
     }
   }
   const c0 = plan.runs[0].config;
@@ -198,14 +222,20 @@ export async function run(o: ParsedOptions, positionals: string[]): Promise<numb
   const plugins = o.plugin === undefined ? [] : [path.resolve(String(o.plugin))];
   for (const p of plugins) await importPlugin(p);
   const plan = buildPlan(positionals[0], String(o.preset), overridesOf(o));
-  const dbFile = String(o.db);
+  const dbFile = resolveDb(o);
   const workerCount = Number(o.workers);
   const device = parseDevice(String(o.device));
   const threads = o.threads === undefined ? Math.max(1, Math.floor(cores() / Math.max(1, workerCount))) : parseThreads(Number(o.threads));
   if (o['dry-run']) {
-    printPlan(plan, dbFile);
+    try {
+      await printPlan(plan, dbFile);
+    } catch (e) {
+      throw dbUserError(e, '--db', dbFile);
+    }
     return 0;
   }
+  if (isPostgresUrl(dbFile)) return runOnPostgres(o, plan, dbFile, workerCount, threads);
+  if (o.enqueue) throw new UserError(`--enqueue needs a PostgreSQL database (--db postgres://USER:PASSWORD@HOST/DATABASE, or DATABASE_URL); ${dbFile} is a SQLite file: run the sweep here without --enqueue`);
   const quiet = !!o.quiet;
   const p = sweepProgress(quiet);
   // Ctrl-C: stop starting runs, stop the workers, say how far the sweep got (exit code 130). A second
@@ -215,6 +245,7 @@ export async function run(o: ParsedOptions, positionals: string[]): Promise<numb
   process.once('SIGINT', onSigint);
   const result = await runPlan(plan, {
     db: dbFile,
+    ...(o.checkpoints !== undefined ? { checkpoints: path.resolve(String(o.checkpoints)) } : {}),
     workers: workerCount,
     engine: { device, threads },
     adaptiveThreads: o.threads === undefined,
@@ -270,5 +301,60 @@ export async function run(o: ParsedOptions, positionals: string[]): Promise<numb
     return 1;
   }
   console.log(`export: genmeasures export --db ${dbFile} --format csv`);
+  return 0;
+}
+
+const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+
+/**
+ * A sweep on a PostgreSQL database: its runs go into the database's queue (as many machines' workers
+ * share it). With --enqueue that is all; otherwise --workers local worker processes (the same as
+ * `genmeasures worker --until-empty`) drain the queue, and the sweep's counts are printed at the end.
+ */
+async function runOnPostgres(o: ParsedOptions, plan: ExperimentPlan, db: string, workers: number, threads: number): Promise<number> {
+  const where = redactUrl(db);
+  const q = await enqueuePlan(plan, { db, lease: Number(o.lease), retries: Number(o.retries) });
+  const pending = q.total - q.done;
+  console.error(
+    `${plan.experiment} (preset ${plan.preset}): ${q.total} run${q.total === 1 ? '' : 's'}` +
+      (q.done ? `, ${q.done} already done` : '') +
+      `; ${q.queued} queued now` +
+      (q.waiting ? `, ${q.waiting} already in the queue` : '') +
+      ` (db ${where}, sweep ${q.planKey.slice(0, 8)})`,
+  );
+  if (o.enqueue) {
+    if (pending > 0) console.log(`start workers on any machines: genmeasures worker --db ${where.includes('***') ? "'postgres://…'" : where}${o.checkpoints !== undefined ? ` --checkpoints ${o.checkpoints}` : ''} [--concurrency N]; progress: genmeasures status --db …`);
+    return 0;
+  }
+  if (pending === 0) {
+    console.log(`${plan.experiment}: ${q.total} of ${q.total} runs recorded (nothing to do); db ${where}`);
+    return 0;
+  }
+  const n = Math.min(workers, pending);
+  const args = ['worker', '--db', db, '--concurrency', String(n), '--threads', String(threads), '--until-empty', '--poll', '0.5', '--device', String(o.device)];
+  if (o.checkpoints !== undefined) args.push('--checkpoints', String(o.checkpoints));
+  if (o.plugin !== undefined) args.push('--plugin', String(o.plugin));
+  if (o.quiet) args.push('--quiet');
+  const start = Date.now();
+  const child = fork(MAIN, args, { stdio: 'inherit', execArgv: process.execArgv.filter((a) => !a.startsWith('--test')) });
+  const code = await new Promise<number>((resolve) => child.once('exit', (c, signal) => resolve(c ?? (signal ? 130 : 1))));
+  if (code === 130) {
+    console.error('interrupted: the runs not done stay in the queue; run the same command (or genmeasures worker) to go on');
+    return 130;
+  }
+  if (code !== 0) return code;
+  const sink = await openResults(db, { mustExist: true });
+  try {
+    const statuses = await sink.statuses(plan.runs.map(runKey));
+    const done = [...statuses.values()].filter((s) => s === 'done').length;
+    const failed = [...statuses.values()].filter((s) => s === 'failed').length;
+    console.log(`${plan.experiment}: ${done} of ${plan.runs.length} runs recorded in ${formatDuration(Date.now() - start)}; db ${where}${failed ? `; ${failed} FAILED` : ''}`);
+    if (failed) {
+      console.error(`genmeasures run: ${failed} of ${plan.runs.length} runs failed; they are recorded as failed with their errors (genmeasures export --status failed) and are queued again when you run the command again`);
+      return 1;
+    }
+  } finally {
+    await sink.close();
+  }
   return 0;
 }

@@ -25,12 +25,15 @@ import { prepareData } from '../train/prepare.js';
 import { saveRun, trainRun, type RunRecord } from '../train/run.js';
 import { TrainingDivergedError, type EpochRecord } from '../train/sgd.js';
 import { canonicalJson, runKey, trainKey, type RunSpec } from './plan.js';
-import { Store, doneRow } from './store.js';
+import { doneRow } from './store.js';
+import { SqliteSink, type ResultSink } from './sink.js';
 
 export interface RunJob {
   spec: RunSpec;
-  /** Results database file. */
+  /** Results database: a SQLite file (opened per run) unless `sink` is given. */
   db: string;
+  /** The open result sink to record into (a worker's PostgreSQL connection); default: the SQLite file `db`. */
+  sink?: ResultSink;
   /** Folder holding the checkpoints (checkpoints/ beside the db). */
   checkpoints: string;
   /** Backend name in use in this process. */
@@ -220,41 +223,36 @@ export async function executeRun(job: RunJob, hooks: RunHooks = {}): Promise<Run
   const measuring = adding ? { ...spec, measureOptions: { ...spec.measureOptions, measures: job.addMeasures! } } : spec;
   const { report, measuredOn, seconds } = await measureCheckpoint(measuring, dir, hooks, loaded);
   hooks.onPhase?.('recording');
-  if (adding) {
-    const store = Store.open(job.db);
-    let added;
-    try {
-      added = store.addMeasures(key, report, seconds);
-    } finally {
-      store.close();
+  const sink = job.sink ?? SqliteSink.open(job.db);
+  try {
+    if (adding) {
+      const added = await sink.addMeasures(key, report, seconds);
+      return {
+        key,
+        result: added.result === 'updated' ? 'inserted' : 'exists',
+        reusedCheckpoint: reused,
+        added: added.added,
+        summary: summaryOf(spec, record, added.measures, seconds, t0),
+      };
     }
+    const row = doneRow(spec, record, report, {
+      measuredOn,
+      measureSeconds: seconds,
+      // a SQLite file names the checkpoint relative to itself; a shared database by its train key (the
+      // folder's name under every machine's --checkpoints)
+      checkpoint: sink.kind === 'sqlite' ? path.relative(path.dirname(path.resolve(job.db)), dir) : path.basename(dir),
+      createdAt,
+    });
+    const result = await sink.recordDone(row);
     return {
       key,
-      result: added.result === 'updated' ? 'inserted' : 'exists',
+      result,
       reusedCheckpoint: reused,
-      added: added.added,
-      summary: summaryOf(spec, record, added.measures, seconds, t0),
+      summary: summaryOf(spec, record, report.measures, seconds, t0),
     };
-  }
-  const row = doneRow(spec, record, report, {
-    measuredOn,
-    measureSeconds: seconds,
-    checkpoint: path.relative(path.dirname(path.resolve(job.db)), dir),
-    createdAt,
-  });
-  const store = Store.open(job.db);
-  let result: 'inserted' | 'exists';
-  try {
-    result = store.recordDone(row);
   } finally {
-    store.close();
+    if (!job.sink) await sink.close();
   }
-  return {
-    key,
-    result,
-    reusedCheckpoint: reused,
-    summary: summaryOf(spec, record, report.measures, seconds, t0),
-  };
 }
 
 function summaryOf(spec: RunSpec, record: RunRecord, measures: Record<string, number | null>, measureSeconds: number, t0: number): RunSummary {

@@ -569,6 +569,11 @@ export async function runPlan(plan: ExperimentPlan, opts: RunnerOptions): Promis
 /** The one-line report of a finished run, e.g.
  * `[3/8] random-labels size=1000 labels=random: 142 epochs, train err 0.0%, test err 89.1%, l2 3.1e+05, sharpness 0.12 (38s)`. */
 export function formatRunLine(done: number, total: number, experiment: string, s: RunSummary, extra = ''): string {
+  return `[${done}/${total}] ${formatRunSummary(experiment, s, extra)}`;
+}
+
+/** A finished run in one line without the counter: "width=16: 12 epochs, train err 0.0%, … (5s)". */
+export function formatRunSummary(experiment: string, s: RunSummary, extra = ''): string {
   const pct = (v: number | null) => (v === null ? 'n/a' : `${(100 * v).toFixed(1)}%`);
   const num = (v: number | null | undefined) => (v === null || v === undefined ? 'null' : Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-2 && v !== 0) ? v.toExponential(1) : v.toPrecision(2));
   const parts = [
@@ -577,5 +582,5 @@ export function formatRunLine(done: number, total: number, experiment: string, s
     `test err ${pct(s.testError)}`,
   ];
   for (const name of ['l2', 'l1_path', 'sharpness', 'pac_bayes']) if (name in s.measures) parts.push(`${name} ${num(s.measures[name])}`);
-  return `[${done}/${total}] ${runName(experiment, s.label)}: ${parts.join(', ')} (${Math.round(s.seconds)}s${extra})`;
+  return `${runName(experiment, s.label)}: ${parts.join(', ')} (${Math.round(s.seconds)}s${extra})`;
 }

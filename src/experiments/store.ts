@@ -338,6 +338,49 @@ function mergeComponents(old: Record<string, unknown>, add: Record<string, unkno
   return out;
 }
 
+/**
+ * What adding a report's measures to a 'done' row changes (the same for every sink): the measures the row
+ * lacks are merged into its measures, components, notes, timings and curve (a measure the row already
+ * has — e.g. added meanwhile by another process — is left as it is), and its measure list is extended.
+ * `added` is empty when nothing was missing any more; `newCurve` is set when the row had no curve.
+ */
+export function measuresAddition(row: RunRow, report: MeasureReport): {
+  added: string[];
+  measures: Record<string, number | null>;
+  row: Pick<RunRow, 'measures' | 'components' | 'notes' | 'timings' | 'pac_bayes_curve' | 'measure_options'>;
+  newCurve: PacBayesPoint[] | null;
+} {
+  const old = JSON.parse(row.measures ?? '{}') as Record<string, number | null>;
+  const added = inMeasureOrder(Object.keys(report.measures).filter((n) => !(n in old)));
+  const merged: Record<string, number | null> = {};
+  for (const n of inMeasureOrder([...Object.keys(old), ...added])) merged[n] = n in old ? old[n] : report.measures[n];
+  const notes = JSON.parse(row.notes ?? '[]') as string[];
+  for (const n of report.notes) if (!notes.includes(n)) notes.push(n);
+  const timings = JSON.parse(row.timings ?? '{}') as Record<string, number>;
+  for (const n of added) if (n in report.timings_ms) timings[n] = report.timings_ms[n];
+  let curve = JSON.parse(row.pac_bayes_curve ?? '[]') as PacBayesPoint[];
+  const newCurve = curve.length === 0 && report.pac_bayes_curve.length > 0;
+  if (newCurve) curve = report.pac_bayes_curve;
+  const options = JSON.parse(row.measure_options) as Record<string, unknown>;
+  options.measures = inMeasureOrder([...new Set([...((options.measures as string[] | undefined) ?? []), ...added])]);
+  return {
+    added,
+    measures: added.length ? merged : old,
+    row: {
+      measures: JSON.stringify(merged),
+      components: JSON.stringify(mergeComponents(JSON.parse(row.components ?? '{}') as Record<string, unknown>, report.components)),
+      notes: JSON.stringify(notes),
+      timings: JSON.stringify(timings),
+      pac_bayes_curve: JSON.stringify(curve),
+      measure_options: canonicalJson(options),
+    },
+    newCurve: newCurve ? curve : null,
+  };
+}
+
+/** A curve value as stored: non-finite numbers (an infinite bound) become NULL. */
+export const finite = (v: number) => (Number.isFinite(v) ? v : null);
+
 /** The checkpoints folder of a database: beside it. */
 export function checkpointsDir(dbFile: string): string {
   return path.join(path.dirname(path.resolve(dbFile)), 'checkpoints');
@@ -492,37 +535,18 @@ export class Store {
     return db.transaction(() => {
       const row = db.prepare<[string], RunRow>('SELECT * FROM runs WHERE key = ?').get(key);
       if (!row || row.status !== 'done') throw new Error(`run ${key} is not recorded as done: no measures can be added to it`);
-      const old = JSON.parse(row.measures ?? '{}') as Record<string, number | null>;
-      const added = inMeasureOrder(Object.keys(report.measures).filter((n) => !(n in old)));
-      if (added.length === 0) return { result: 'exists' as const, added, measures: old };
-      const merged: Record<string, number | null> = {};
-      for (const n of inMeasureOrder([...Object.keys(old), ...added])) merged[n] = n in old ? old[n] : report.measures[n];
-      const notes = JSON.parse(row.notes ?? '[]') as string[];
-      for (const n of report.notes) if (!notes.includes(n)) notes.push(n);
-      const timings = JSON.parse(row.timings ?? '{}') as Record<string, number>;
-      for (const n of added) if (n in report.timings_ms) timings[n] = report.timings_ms[n];
-      let curve = JSON.parse(row.pac_bayes_curve ?? '[]') as PacBayesPoint[];
-      const newCurve = curve.length === 0 && report.pac_bayes_curve.length > 0;
-      if (newCurve) curve = report.pac_bayes_curve;
-      const options = JSON.parse(row.measure_options) as Record<string, unknown>;
-      options.measures = inMeasureOrder([...new Set([...((options.measures as string[] | undefined) ?? []), ...added])]);
+      const a = measuresAddition(row, report);
+      if (a.added.length === 0) return { result: 'exists' as const, added: a.added, measures: a.measures };
       db.prepare('UPDATE runs SET measures = ?, components = ?, notes = ?, timings = ?, pac_bayes_curve = ?, measure_options = ?, measure_seconds = coalesce(measure_seconds, 0) + ? WHERE key = ?').run(
-        JSON.stringify(merged),
-        JSON.stringify(mergeComponents(JSON.parse(row.components ?? '{}') as Record<string, unknown>, report.components)),
-        JSON.stringify(notes),
-        JSON.stringify(timings),
-        JSON.stringify(curve),
-        canonicalJson(options),
-        measureSeconds,
-        key,
+        a.row.measures, a.row.components, a.row.notes, a.row.timings, a.row.pac_bayes_curve, a.row.measure_options, measureSeconds, key,
       );
       const m = db.prepare('INSERT OR REPLACE INTO measures (key, name, value) VALUES (?, ?, ?)');
-      for (const n of added) m.run(key, n, merged[n]);
-      if (newCurve) {
+      for (const n of a.added) m.run(key, n, a.measures[n]);
+      if (a.newCurve) {
         const c = db.prepare('INSERT OR REPLACE INTO pac_bayes_curve (key, alpha, kl, expected_sharpness, std_error, bound) VALUES (?, ?, ?, ?, ?, ?)');
-        for (const p of curve) c.run(key, p.alpha, fin(p.kl), fin(p.expected_sharpness), fin(p.std_error), fin(p.bound));
+        for (const p of a.newCurve) c.run(key, p.alpha, finite(p.kl), finite(p.expected_sharpness), finite(p.std_error), finite(p.bound));
       }
-      return { result: 'updated' as const, added, measures: merged };
+      return { result: 'updated' as const, added: a.added, measures: a.measures };
     }).immediate();
   }
 
@@ -543,7 +567,7 @@ export class Store {
       for (const [name, value] of Object.entries(measures)) m.run(row.key, name, value);
       const curve = JSON.parse(row.pac_bayes_curve ?? '[]') as PacBayesPoint[];
       const c = db.prepare('INSERT OR REPLACE INTO pac_bayes_curve (key, alpha, kl, expected_sharpness, std_error, bound) VALUES (?, ?, ?, ?, ?, ?)');
-      for (const p of curve) c.run(row.key, p.alpha, fin(p.kl), fin(p.expected_sharpness), fin(p.std_error), fin(p.bound));
+      for (const p of curve) c.run(row.key, p.alpha, finite(p.kl), finite(p.expected_sharpness), finite(p.std_error), finite(p.bound));
       return 'inserted';
     }).immediate();
   }
@@ -602,6 +626,13 @@ export class Store {
     return (this.db.prepare(sql).all(...params) as RunRow[]).map(parseRow);
   }
 
+  /** Every registered sweep, oldest first, with its run keys in plan order. */
+  plans(): { planKey: string; experiment: string; preset: string; runCount: number; createdAt: string; lastRunAt: string; keys: string[] }[] {
+    const rows = this.db.prepare('SELECT plan_key, experiment, preset, run_count, created_at, last_run_at FROM plans ORDER BY created_at, plan_key').all() as { plan_key: string; experiment: string; preset: string; run_count: number; created_at: string; last_run_at: string }[];
+    const keysOf = this.db.prepare<[string], { key: string }>('SELECT key FROM plan_runs WHERE plan_key = ? ORDER BY position');
+    return rows.map((p) => ({ planKey: p.plan_key, experiment: p.experiment, preset: p.preset, runCount: p.run_count, createdAt: p.created_at, lastRunAt: p.last_run_at, keys: keysOf.all(p.plan_key).map((r) => r.key) }));
+  }
+
   count(): { done: number; failed: number } {
     const rows = this.db.prepare('SELECT status, count(*) AS n FROM runs GROUP BY status').all() as { status: string; n: number }[];
     return { done: rows.find((r) => r.status === 'done')?.n ?? 0, failed: rows.find((r) => r.status === 'failed')?.n ?? 0 };
@@ -620,7 +651,6 @@ function retryBusy<T>(fn: () => T, tries = 200): T {
   }
 }
 
-const fin = (v: number) => (Number.isFinite(v) ? v : null);
 
 export function parseRow(row: RunRow): StoredRun {
   const out: Record<string, unknown> = { ...row };

@@ -1,0 +1,190 @@
+/**
+ * The loop of a queue worker (`genmeasures worker`): take a run from the queue, train or reuse its
+ * checkpoint, measure, record, complete — the same work (execute.ts executeRun) a local sweep's worker
+ * does, with the queue of queue.ts in place of the local runner and the PostgreSQL sink in place of the
+ * SQLite file.
+ *
+ *   - What is done is decided by the results, not by the queue: a run recorded with every measure its plan
+ *     asks for is completed at once; one recorded without some gets only those (added to its row).
+ *   - While a run is worked on, its lease is renewed every lease/4 seconds. A worker killed mid-run stops
+ *     renewing; its run goes back to the queue when the lease expires (pg-boss's maintenance, which every
+ *     worker takes part in) and another worker takes it, with the checkpoint if it was saved (the run
+ *     key fixes the result, so retraining gives the same numbers).
+ *   - A run that throws is failed in the queue (retried up to its limit); one out of retries reaches the
+ *     dead-letter queue, and the worker that takes it records it as failed with the error.
+ *   - A lost connection (the server restarting) is waited out: reads, writes and the queue calls are
+ *     retried for up to `reconnectMs` before the worker gives up.
+ *   - untilEmpty: stop when no run is waiting or active in the queue (a drained sweep); otherwise wait for
+ *     more, polling every pollMs.
+ *   - signal (SIGINT/SIGTERM in the CLI): take no new run; the run in progress is failed back to the queue
+ *     with "worker stopped" (another worker retries it at once) and the worker ends.
+ */
+import os from 'node:os';
+import { isUserError } from '../errors.js';
+import { initEngine, releasePrograms, type EngineOptions } from '../engine/index.js';
+import { importPlugin } from '../util/plugins.js';
+import { executeRun, type RunOutcome, type RunHooks } from './execute.js';
+import { runKey, type RunSpec } from './plan.js';
+import { isConnectionError, PostgresSink } from './postgres.js';
+import { FAILED_QUEUE, RunQueue, type TakenRun } from './queue.js';
+import { failedRow } from './store.js';
+
+export interface QueueWorkerEvents {
+  onReady?(info: { backend: string; worker: string }): void;
+  onTake?(info: { spec: RunSpec; retryCount: number }): void;
+  onPhase?(info: { spec: RunSpec; text: string }): void;
+  onDone?(info: { spec: RunSpec; outcome: RunOutcome | null }): void;
+  /** A run threw: failed back to the queue (retried while it has tries left). */
+  onRunError?(info: { spec: RunSpec; error: string; retryCount: number; retryLimit: number }): void;
+  /** A run out of retries was recorded as failed. */
+  onRecordedFailed?(info: { spec: RunSpec; error: string }): void;
+  /** The database could not be reached; the worker waits and tries again. */
+  onConnectionLost?(info: { error: string }): void;
+}
+
+export interface QueueWorkerOptions {
+  /** postgres:// URL of the results database (the queue lives in it too). */
+  db: string;
+  /** Checkpoints folder (shared storage lets workers reuse each other's training). */
+  checkpoints: string;
+  engine?: EngineOptions;
+  plugins?: string[];
+  untilEmpty?: boolean;
+  pollMs?: number;
+  /** How often this worker takes part in pg-boss's maintenance (expiring leases), in seconds (default 30). */
+  maintenanceSeconds?: number;
+  /** How long a lost connection is waited out (default 10 minutes). */
+  reconnectMs?: number;
+  signal?: AbortSignal;
+  events?: QueueWorkerEvents;
+}
+
+export interface QueueWorkerResult {
+  /** Runs this worker recorded (trained and measured, or measures added). */
+  done: number;
+  /** Runs it found recorded already (completed without work). */
+  alreadyRecorded: number;
+  /** Runs that threw here (failed back to the queue). */
+  errors: number;
+  /** Runs out of retries it recorded as failed. */
+  recordedFailed: number;
+  seconds: number;
+  stopped: boolean;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
+export async function workQueue(opts: QueueWorkerOptions): Promise<QueueWorkerResult> {
+  const start = Date.now();
+  const ev = opts.events ?? {};
+  const reconnectMs = opts.reconnectMs ?? 10 * 60000;
+  const worker = `${os.hostname()}:${process.pid}`;
+  for (const p of opts.plugins ?? []) await importPlugin(p);
+  const sink = await PostgresSink.open(opts.db, { retryForMs: reconnectMs });
+  let queue: RunQueue;
+  try {
+    queue = await RunQueue.open(opts.db, { supervise: true, maintenanceSeconds: opts.maintenanceSeconds ?? 30 });
+  } catch (e) {
+    await sink.close();
+    throw e;
+  }
+  const result: QueueWorkerResult = { done: 0, alreadyRecorded: 0, errors: 0, recordedFailed: 0, seconds: 0, stopped: false };
+  /** Retry a queue call through a lost connection (pg-boss does not retry by itself). */
+  const patiently = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const until = Date.now() + reconnectMs;
+    for (let wait = 500; ; wait = Math.min(5000, wait * 2)) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (!isConnectionError(e) || Date.now() + wait > until) throw e;
+        ev.onConnectionLost?.({ error: (e as Error).message });
+        await sleep(wait);
+      }
+    }
+  };
+  try {
+    const backend = await initEngine(opts.engine ?? { device: 'cpu', threads: 1 });
+    ev.onReady?.({ backend, worker });
+    while (!opts.signal?.aborted) {
+      // pg-boss's fetch answers "nothing" when the database cannot be reached: look at the queue ourselves
+      const taken = await patiently(() => queue.take());
+      if (!taken) {
+        const { waiting, active } = await patiently(() => queue.unfinished());
+        if (opts.untilEmpty && waiting === 0 && active === 0) break;
+        await sleep(opts.pollMs ?? 2000, opts.signal);
+        continue;
+      }
+      const spec = taken.data.spec;
+      if (taken.queue === FAILED_QUEUE) {
+        const error = `${taken.lastError} (tried ${taken.retryLimit + 1} times)`;
+        await sink.recordFailed(failedRow(spec, error, new Date().toISOString()));
+        await patiently(() => queue.complete(taken));
+        result.recordedFailed++;
+        ev.onRecordedFailed?.({ spec, error });
+        continue;
+      }
+      await runOne(taken, spec, backend);
+    }
+    result.stopped = !!opts.signal?.aborted;
+  } finally {
+    result.seconds = (Date.now() - start) / 1000;
+    await queue.close();
+    await sink.close();
+  }
+  return result;
+
+  async function runOne(taken: TakenRun, spec: RunSpec, backend: string): Promise<void> {
+    ev.onTake?.({ spec, retryCount: taken.retryCount });
+    const leaseMs = leaseOf(taken);
+    const renew = setInterval(() => {
+      queue.renewLease(taken).catch(() => {}); // a missed renewal is retried at the next tick
+    }, Math.max(250, leaseMs / 4));
+    const onAbort = () => {
+      // stopped by the user: the run goes back to the queue now rather than when its lease expires
+      queue.fail(taken, `worker ${worker} stopped`).catch(() => {});
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const key = runKey(spec);
+      const have = (await sink.measureNames([key])).get(key);
+      const missing = have ? spec.measureOptions.measures.filter((n) => !have.includes(n)) : null;
+      let outcome: RunOutcome | null = null;
+      if (missing && missing.length === 0) {
+        result.alreadyRecorded++;
+      } else {
+        const hooks: RunHooks = { onPhase: (text) => ev.onPhase?.({ spec, text }) };
+        outcome = await executeRun({ spec, db: opts.db, sink, checkpoints: opts.checkpoints, backend, ...(missing ? { addMeasures: missing } : {}) }, hooks);
+        if (outcome.result === 'exists') result.alreadyRecorded++;
+        else result.done++;
+      }
+      if (opts.signal?.aborted) return; // failed back to the queue already; it finds the row recorded
+      await patiently(() => queue.complete(taken));
+      ev.onDone?.({ spec, outcome });
+    } catch (e) {
+      if (opts.signal?.aborted) return;
+      const err = e as Error;
+      const message = isUserError(e) ? err.message : (err.stack ?? String(e));
+      result.errors++;
+      ev.onRunError?.({ spec, error: message.split('\n')[0], retryCount: taken.retryCount, retryLimit: taken.retryLimit });
+      await patiently(() => queue.fail(taken, message)).catch(() => {});
+    } finally {
+      clearInterval(renew);
+      opts.signal?.removeEventListener('abort', onAbort);
+      await releasePrograms();
+    }
+  }
+}
+
+/** A taken run's lease in ms (the job's expiry; pg-boss returns it with the job). */
+function leaseOf(run: TakenRun): number {
+  return Math.max(1000, 1000 * (run.leaseSeconds ?? 120));
+}
