@@ -8,6 +8,7 @@ import { runKey, type ExperimentPlan } from './plan.js';
 import { PostgresSink } from './postgres.js';
 import { RunQueue, type JobState, type LeaseOptions } from './queue.js';
 import { isPostgresUrl, openResults } from './sink.js';
+import { estimateCost } from './runner.js';
 
 export interface EnqueueResult {
   planKey: string;
@@ -30,6 +31,10 @@ export async function enqueuePlan(plan: ExperimentPlan, opts: { db: string } & L
     const keys = plan.runs.map(runKey);
     const have = await sink.measureNames(keys);
     const result: EnqueueResult = { planKey, total: plan.runs.length, done: 0, queued: 0, waiting: 0 };
+    // longest first, as a local sweep schedules them (workers take the highest priority first): the
+    // sweep ends sooner than when its largest run starts last
+    const byCost = plan.runs.map((r, i) => ({ i, cost: estimateCost(r) })).sort((a, b) => a.cost - b.cost);
+    const priority = new Map(byCost.map((c, rank) => [plan.runs[c.i], rank]));
     for (const spec of plan.runs) {
       const key = runKey(spec);
       const names = have.get(key);
@@ -37,7 +42,7 @@ export async function enqueuePlan(plan: ExperimentPlan, opts: { db: string } & L
         result.done++;
         continue;
       }
-      const r = await queue.enqueue({ spec, planKey }, key, opts);
+      const r = await queue.enqueue({ spec, planKey }, key, { ...opts, priority: priority.get(spec) });
       if (r === 'queued') result.queued++;
       else result.waiting++;
     }

@@ -131,7 +131,7 @@ export class RunQueue {
    * A finished job of the run (completed, failed, cancelled) is replaced by a new one: enqueueing again
    * after a failure retries it.
    */
-  async enqueue(run: QueuedRun, key: string, opts: LeaseOptions = {}): Promise<'queued' | 'waiting'> {
+  async enqueue(run: QueuedRun, key: string, opts: LeaseOptions & { priority?: number } = {}): Promise<'queued' | 'waiting'> {
     const id = jobId(key);
     const existing = await this.boss.getJobById<QueuedRun>(RUN_QUEUE, id);
     if (existing && (existing.state === 'created' || existing.state === 'retry' || existing.state === 'active')) return 'waiting';
@@ -142,6 +142,7 @@ export class RunQueue {
       retryDelay: 1,
       expireInSeconds: opts.lease ?? DEFAULT_LEASE_SECONDS,
       deadLetter: FAILED_QUEUE,
+      priority: opts.priority ?? 0,
     });
     return sent === null ? 'waiting' : 'queued';
   }
