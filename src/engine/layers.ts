@@ -6,18 +6,21 @@
  * [kh, kw, cin, cout]); ONNX convolutions are NCHW with kernels [cout, cin, kh, kw]. The graph takes
  * inputs as flat rows in NHWC order, turns them into NCHW where a conv or pool needs it, transposes conv
  * kernels on the way in (and their gradients on the way out), and flattens back in NHWC order before a
- * dense layer, so every number means what it means in the Network.
+ * dense layer, so every number means what it means in the Network. On CPUs with ONNX Runtime's NCHWc
+ * kernels, conv layers whose channels fill its blocks, and the max-pooling between them, run in that
+ * layout (see EmitOptions.nchwcBlock).
  *
  * Gradients (dy = ∂L/∂output of the layer):
  *   dense   y = x K (+ b)          dx = dy Kᵀ (Gemm transB)   dK = xᵀ dy (Gemm transA)   db = Σ_rows dy
  *   conv    y = x ⋆ K (+ b)        dx = ConvTranspose(dy, K) with the forward strides and pads (stride 1
  *                                       and wide layers: Conv(dy, flipped Kᵀ), the same sum)
- *                                  dK[i,j] = window_ij(x) · dyᵀ: per kernel offset, the padded input's
- *                                       strided window [C, B·Ho·Wo] times dy [B·Ho·Wo, O]   db = Σ_{n,h,w} dy
+ *                                  dK = Σ_n windows(x_n) · dy_nᵀ: per example, the padded input's strided
+ *                                       windows of every kernel offset [kh·kw·C, Ho·Wo] times dy_nᵀ
+ *                                       [Ho·Wo, O]   db = Σ_{n,h,w} dy
  *   relu    y = max(x, 0)          dx = dy · [y > 0]
  *   maxpool y = max over windows   dx = dy scattered to the (first) maximum of each window
  *                                       (MaxPool's indices; MaxUnpool, or ScatterElements-add when
- *                                       windows overlap)
+ *                                       windows overlap; on NCHWc maps a first-maximum mask)
  *   avgpool y = mean over windows  dx = ConvTranspose(dy / count, ones) per channel (count = cells of the
  *           (padding not counted)       window inside the input, as TF does for 'same')
  *   loss    mean of −log softmax(z)[y]: dz = (softmax(z) − onehot(y)) · scale
@@ -339,31 +342,30 @@ export function emitForward(g: Graph, net: Network, x: string, params: string[],
 
 /**
  * The kernel gradient of a conv layer from its NCHW input x and NCHW output gradient dy, in the Network's
- * layout [kh, kw, cin, cout]: dK[i,j,c,o] = Σ_{n,y,x} xpad[n,c,y·s+i,x·s+j] dy[n,o,y,x], for each kernel
- * offset (i, j) the strided window of the padded input [C, B·Ho·Wo] times dyᵀ [B·Ho·Wo, O].
+ * layout [kh, kw, cin, cout]: dK[i,j,c,o] = Σ_n Σ_{y,x} xpad[n,c,y·s+i,x·s+j] dy[n,o,y,x]. Per example, the
+ * kernel offsets' strided windows of the padded input stacked [kh·kw·C, Ho·Wo] times dyᵀ [Ho·Wo, O] (one
+ * batched MatMul), then the sum over the examples. Per example, not one product over B·Ho·Wo: for a product
+ * with few rows and columns and a long inner dimension MLAS splits the inner sum across threads, and the
+ * result would change with the thread count.
  */
 function convKernelGradient(g: Graph, x: string, dy: string, l: ConvLayer): string {
   const { ph, pw } = pads2d(l.inShape, l.kernelSize, l.strides, l.padding);
   const [kh, kw] = l.kernelSize;
-  const xT = g.op('Transpose', [x], { perm: [1, 0, 2, 3] }); // [C, B, H, W]
-  const padded = ph.before + ph.after + pw.before + pw.after > 0;
-  const xp = padded ? g.op('Pad', [xT, g.ints([0, 0, ph.before, pw.before, 0, 0, ph.after, pw.after])]) : xT;
   const [sh, sw] = l.strides;
   const cin = l.inShape[2];
   const cout = l.outShape[2];
-  const dyM = g.op('Reshape', [g.op('Transpose', [dy], { perm: [1, 0, 2, 3] }), g.ints([cout, -1])]); // [O, B·Ho·Wo]
-  if (kh === 1 && kw === 1 && sh === 1 && sw === 1) {
-    return g.op('Reshape', [g.op('Gemm', [g.op('Reshape', [xp, g.ints([cin, -1])]), dyM], { transB: 1 }), g.ints([1, 1, cin, cout])]);
-  }
-  // one product per kernel offset (no kh·kw-times-the-input matrix is held at once)
-  const parts: string[] = [];
+  const padded = ph.before + ph.after + pw.before + pw.after > 0;
+  const xp = padded ? g.op('Pad', [x, g.ints([0, 0, ph.before, pw.before, 0, 0, ph.after, pw.after])]) : x;
+  const windows: string[] = [];
   for (let i = 0; i < kh; i++) {
     for (let j = 0; j < kw; j++) {
-      const window = g.op('Slice', [xp, g.ints([i, j]), g.ints([i + sh * (ph.out - 1) + 1, j + sw * (pw.out - 1) + 1]), g.ints([2, 3]), g.ints([sh, sw])]);
-      parts.push(g.op('Gemm', [g.op('Reshape', [window, g.ints([cin, -1])]), dyM], { transB: 1 })); // [C, O]
+      windows.push(kh * kw === 1 && sh * sw === 1 ? xp : g.op('Slice', [xp, g.ints([i, j]), g.ints([i + sh * (ph.out - 1) + 1, j + sw * (pw.out - 1) + 1]), g.ints([2, 3]), g.ints([sh, sw])]));
     }
   }
-  return g.op('Reshape', [g.op('Concat', parts, { axis: 0 }), g.ints([kh, kw, cin, cout])]);
+  const cols = g.op('Reshape', [windows.length === 1 ? windows[0] : g.op('Concat', windows, { axis: 1 }), g.ints([0, kh * kw * cin, -1])]); // [B, kh·kw·C, Ho·Wo]
+  const dyT = g.op('Transpose', [g.op('Reshape', [dy, g.ints([0, cout, -1])])], { perm: [0, 2, 1] }); // [B, Ho·Wo, O]
+  const perExample = g.op('MatMul', [cols, dyT]); // [B, kh·kw·C, O]
+  return g.op('Reshape', [g.op('ReduceSum', [perExample, g.ints([0])], { keepdims: 0 }), g.ints([kh, kw, cin, cout])]);
 }
 
 /** The input gradient (NCHW) of a conv layer from its NCHW output gradient dy and ONNX kernel [cout, cin, kh, kw]. */
