@@ -6,18 +6,21 @@
  * [kh, kw, cin, cout]); ONNX convolutions are NCHW with kernels [cout, cin, kh, kw]. The graph takes
  * inputs as flat rows in NHWC order, turns them into NCHW where a conv or pool needs it, transposes conv
  * kernels on the way in (and their gradients on the way out), and flattens back in NHWC order before a
- * dense layer, so every number means what it means in the Network.
+ * dense layer, so every number means what it means in the Network. On CPUs with ONNX Runtime's NCHWc
+ * kernels, conv layers whose channels fill its blocks, and the max-pooling between them, run in that
+ * layout (see EmitOptions.nchwcBlock).
  *
  * Gradients (dy = ∂L/∂output of the layer):
  *   dense   y = x K (+ b)          dx = dy Kᵀ (Gemm transB)   dK = xᵀ dy (Gemm transA)   db = Σ_rows dy
  *   conv    y = x ⋆ K (+ b)        dx = ConvTranspose(dy, K) with the forward strides and pads (stride 1
  *                                       and wide layers: Conv(dy, flipped Kᵀ), the same sum)
- *                                  dK[i,j] = window_ij(x) · dyᵀ: per kernel offset, the padded input's
- *                                       strided window [C, B·Ho·Wo] times dy [B·Ho·Wo, O]   db = Σ_{n,h,w} dy
+ *                                  dK = Σ_n windows(x_n) · dy_nᵀ: per example, the padded input's strided
+ *                                       windows of every kernel offset [kh·kw·C, Ho·Wo] times dy_nᵀ
+ *                                       [Ho·Wo, O]   db = Σ_{n,h,w} dy
  *   relu    y = max(x, 0)          dx = dy · [y > 0]
  *   maxpool y = max over windows   dx = dy scattered to the (first) maximum of each window
  *                                       (MaxPool's indices; MaxUnpool, or ScatterElements-add when
- *                                       windows overlap)
+ *                                       windows overlap; on NCHWc maps a first-maximum mask)
  *   avgpool y = mean over windows  dx = ConvTranspose(dy / count, ones) per channel (count = cells of the
  *           (padding not counted)       window inside the input, as TF does for 'same')
  *   loss    mean of −log softmax(z)[y]: dz = (softmax(z) − onehot(y)) · scale
@@ -28,18 +31,30 @@ import { convPadding } from '../models/geometry.js';
 import { UserError } from '../errors.js';
 import { Graph } from './onnx/graph.js';
 
-/** An activation value: flat rows [B, n] (NHWC order) or NCHW [B, C, H, W] with its NHWC shape. */
-type Act = { name: string; layout: 'flat'; size: number } | { name: string; layout: 'nchw'; shape: Shape3 };
+/**
+ * How an activation is laid out: flat rows [B, n] (NHWC order), NCHW [B, C, H, W], or ONNX Runtime's
+ * NCHWc (NCHW with the channels in blocks of `nchwcBlock`, the layout of its fastest CPU convolution and
+ * pooling kernels; C a multiple of the block).
+ */
+type Layout = 'flat' | 'nchw' | 'nchwc';
+
+/** An activation value in a layout, with its NHWC shape (flat rows: [1, 1, n]). */
+interface Act {
+  name: string;
+  layout: Layout;
+  shape: Shape3;
+}
 
 /** What the backward pass needs of one layer. */
 type TapeEntry =
-  | { kind: 'toNchw'; shape: Shape3; size: number }
-  | { kind: 'toFlat'; shape: Shape3 }
+  | { kind: 'layout'; from: Layout; to: Layout; shape: Shape3 }
   | { kind: 'dense'; x: string; kernel: string; bias: boolean; index: number; first: boolean }
   | { kind: 'conv2d'; x: string; kernel: string; layer: ConvLayer; bias: boolean; index: number; first: boolean }
+  | { kind: 'conv2dNchwc'; x: string; xLayout: Layout; param: string; layer: ConvLayer; bias: boolean; index: number; first: boolean }
   | { kind: 'relu'; y: string }
   | { kind: 'maxpool'; x: string; indices: string; layer: PoolLayer }
   | { kind: 'maxpoolMasks'; takes: string[]; layer: PoolLayer }
+  | { kind: 'maxpoolNchwc'; first: string; layer: PoolLayer }
   | { kind: 'avgpool'; layer: PoolLayer };
 
 export interface ForwardResult {
@@ -53,21 +68,32 @@ function pads2d(inShape: Shape3, k: [number, number], s: [number, number], paddi
   return { ph, pw, pads: [ph.before, pw.before, ph.after, pw.after] };
 }
 
-function toNchw(g: Graph, a: Act, shape: Shape3, tape: TapeEntry[] | null): Act {
-  if (a.layout === 'nchw') return a;
+const NCHWC = 'com.microsoft.nchwc';
+
+/** `x` of NHWC shape `shape` from one layout to another (forward values and gradients alike). */
+function convertLayout(g: Graph, x: string, from: Layout, to: Layout, shape: Shape3): string {
   const [h, w, c] = shape;
-  const r = g.op('Reshape', [a.name, g.ints([-1, h, w, c])]);
-  tape?.push({ kind: 'toNchw', shape, size: a.size });
-  return { name: g.op('Transpose', [r], { perm: [0, 3, 1, 2] }), layout: 'nchw', shape };
+  if (from === to) return x;
+  if (from === 'flat') {
+    const nhwc = g.op('Reshape', [x, g.ints([-1, h, w, c])]);
+    return to === 'nchw' ? g.op('Transpose', [nhwc], { perm: [0, 3, 1, 2] }) : g.domainOp(NCHWC, 'ReorderInput', [nhwc], { channels_last: 1 });
+  }
+  if (to === 'flat') {
+    const nhwc = from === 'nchw' ? g.op('Transpose', [x], { perm: [0, 2, 3, 1] }) : g.domainOp(NCHWC, 'ReorderOutput', [x], { channels: c, channels_last: 1 });
+    return g.op('Reshape', [nhwc, g.ints([-1, h * w * c])]);
+  }
+  return to === 'nchwc' ? g.domainOp(NCHWC, 'ReorderInput', [x]) : g.domainOp(NCHWC, 'ReorderOutput', [x], { channels: c });
 }
 
-function toFlat(g: Graph, a: Act, tape: TapeEntry[] | null): Act & { layout: 'flat' } {
-  if (a.layout === 'flat') return a;
-  const [h, w, c] = a.shape;
-  const t = g.op('Transpose', [a.name], { perm: [0, 2, 3, 1] });
-  tape?.push({ kind: 'toFlat', shape: a.shape });
-  return { name: g.op('Reshape', [t, g.ints([-1, h * w * c])]), layout: 'flat', size: h * w * c };
+/** `a` in layout `to` (recorded on the tape: the backward pass converts the gradient back). */
+function relayout(g: Graph, a: Act, to: Layout, tape: TapeEntry[] | null): Act {
+  if (a.layout === to) return a;
+  tape?.push({ kind: 'layout', from: a.layout, to, shape: a.shape });
+  return { name: convertLayout(g, a.name, a.layout, to, a.shape), layout: to, shape: a.shape };
 }
+
+const toNchw = (g: Graph, a: Act, tape: TapeEntry[] | null) => relayout(g, a, 'nchw', tape);
+const toFlat = (g: Graph, a: Act, tape: TapeEntry[] | null) => relayout(g, a, 'flat', tape);
 
 /** Conv kernel [kh, kw, cin, cout] → ONNX [cout, cin, kh, kw]. */
 export function onnxKernel(g: Graph, kernel: string): string {
@@ -84,18 +110,102 @@ export interface EmitOptions {
    * providers without the indices output, e.g. WebGPU; square, non-overlapping 'valid' windows only).
    */
   maxPoolIndices: boolean;
+  /**
+   * Channel block of ONNX Runtime's NCHWc CPU kernels (com.microsoft.nchwc: 16 with AVX-512, 8 with AVX2),
+   * or 0 not to use them. Convolutions whose channels fit the block run there (several times faster than
+   * ONNX's Conv, which ONNX Runtime moves to NCHWc only for constant weights), with the max-pooling
+   * between them.
+   */
+  nchwcBlock: number;
 }
 
-let emitOptions: EmitOptions = { maxPoolIndices: true };
+let emitOptions: EmitOptions = { maxPoolIndices: true, nchwcBlock: 0 };
 
-/** Set how graphs are written from now on (the engine does this per device). */
-export function setEmitOptions(o: EmitOptions): void {
-  emitOptions = o;
+/** Set how graphs are written from now on (the engine does this per device); unnamed options are kept. */
+export function setEmitOptions(o: Partial<EmitOptions>): void {
+  emitOptions = { ...emitOptions, ...o };
+}
+
+export function getEmitOptions(): EmitOptions {
+  return { ...emitOptions };
 }
 
 /** A short tag of the current emit options (part of every program's cache key). */
 export function emitTag(): string {
-  return emitOptions.maxPoolIndices ? 'mp-idx' : 'mp-mask';
+  return `${emitOptions.maxPoolIndices ? 'mp-idx' : 'mp-mask'}${emitOptions.nchwcBlock ? `-nchwc${emitOptions.nchwcBlock}` : ''}`;
+}
+
+/**
+ * Whether a conv layer runs on the NCHWc kernels: its output channels fill whole blocks and its input
+ * channels too, or are fewer than a block (the kernel then reads NCHW input, e.g. an image's 3 channels).
+ */
+function nchwcConv(l: ConvLayer): boolean {
+  const b = emitOptions.nchwcBlock;
+  const cin = l.inShape[2];
+  return b > 0 && l.outShape[2] % b === 0 && (cin % b === 0 || cin < b);
+}
+
+/** Whether a max-pool layer on NCHWc input keeps that layout in training (maskPoolable, no rows dropped). */
+function nchwcPoolable(l: PoolLayer): boolean {
+  const k = l.poolSize[0];
+  return maskPoolable(l) && l.inShape[0] === k * l.outShape[0] && l.inShape[1] === k * l.outShape[1];
+}
+
+/**
+ * Conv kernel [kh, kw, cin, cout] as NCHWc's filter: [cout/b, cin/b, kh, kw, b (cin), b (cout)], or
+ * [cout/b, cin, kh, kw, b (cout)] when cin < b; declared [cout, cin, kh, kw] as the op expects.
+ */
+function nchwcKernel(g: Graph, kernel: string, l: ConvLayer): string {
+  const b = emitOptions.nchwcBlock;
+  const [kh, kw] = l.kernelSize;
+  const cin = l.inShape[2];
+  const cout = l.outShape[2];
+  const blocked =
+    cin % b === 0
+      ? g.op('Transpose', [g.op('Reshape', [kernel, g.ints([kh, kw, cin / b, b, cout / b, b])])], { perm: [4, 2, 0, 1, 3, 5] })
+      : g.op('Transpose', [g.op('Reshape', [kernel, g.ints([kh, kw, cin, cout / b, b])])], { perm: [3, 2, 0, 1, 4] });
+  return g.op('Reshape', [blocked, g.ints([cout, cin, kh, kw])]);
+}
+
+/**
+ * The input gradient's kernel of a stride-1 conv as NCHWc's filter: the kernel flipped in space with its
+ * channels swapped, K'[c, o, i, j] = K[kh−1−i, kw−1−j, c, o], blocked as in nchwcKernel (cin % b = 0).
+ */
+function nchwcFlippedKernel(g: Graph, kernel: string, l: ConvLayer): string {
+  const b = emitOptions.nchwcBlock;
+  const [kh, kw] = l.kernelSize;
+  const cin = l.inShape[2];
+  const cout = l.outShape[2];
+  const flipped = g.op('Slice', [kernel, g.ints([kh - 1, kw - 1]), g.ints([-kh - 1, -kw - 1]), g.ints([0, 1]), g.ints([-1, -1])]);
+  const blocked = g.op('Transpose', [g.op('Reshape', [flipped, g.ints([kh, kw, cin / b, b, cout / b, b])])], { perm: [2, 4, 0, 1, 5, 3] });
+  return g.op('Reshape', [blocked, g.ints([cin, cout, kh, kw])]);
+}
+
+/**
+ * Max-pooling of NCHWc x over k×k windows with stride k, and the mask of each window's first maximum
+ * (row-major, MaxPool's tie rule) as 0/1 floats: E marks every input equal to its window's maximum; E
+ * times a weight falling with the position in the window (k², …, 1) has its window maximum at the first
+ * maximum only, which upsampling back and comparing marks. Every step is an NCHWc pool, an NCHWc nearest
+ * upsampling or an elementwise op over equal shapes, ONNX Runtime's fast kernels (MaxPool's indices output
+ * runs a generic kernel ten times slower than the pool).
+ */
+function maxPoolNchwc(g: Graph, x: string, l: PoolLayer): { y: string; first: string } {
+  const b = emitOptions.nchwcBlock;
+  const k = l.poolSize[0];
+  const [h, w, c] = l.inShape;
+  const attrs = { kernel_shape: l.poolSize, strides: l.strides, pads: [0, 0, 0, 0] };
+  const y = g.domainOp(NCHWC, 'MaxPool', [x], attrs);
+  const isMax = g.op('Cast', [g.op('Equal', [x, upsampleNchwc(g, y, k)])], { to: 1 });
+  const weights = new Float32Array(h * w * b);
+  for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) weights.fill(k * k - ((i % k) * k + (j % k)), (i * w + j) * b, (i * w + j + 1) * b);
+  const ranked = g.op('Reshape', [g.op('Mul', [g.op('Reshape', [isMax, g.ints([-1, h * w * b])]), g.constant(weights, [h * w * b])]), g.ints([-1, c, h, w])]);
+  const best = upsampleNchwc(g, g.domainOp(NCHWC, 'MaxPool', [ranked], attrs), k);
+  return { y, first: g.op('Cast', [g.op('Equal', [ranked, best])], { to: 1 }) };
+}
+
+/** Nearest upsampling of an NCHWc map by k in both directions (each value to its k×k window). */
+function upsampleNchwc(g: Graph, x: string, k: number): string {
+  return g.domainOp(NCHWC, 'Upsample', [x], { scales: [1, 1, k, k], mode: 'nearest' });
 }
 
 /** Whether a max-pool layer's gradient can be built from window masks (see EmitOptions). */
@@ -130,7 +240,7 @@ function maxPoolByMasks(g: Graph, x: string, l: PoolLayer): { y: string; takes: 
 export function emitForward(g: Graph, net: Network, x: string, params: string[], train: boolean, inputSize?: number): ForwardResult {
   const tape: TapeEntry[] = [];
   const rec = train ? tape : null;
-  let a: Act = { name: x, layout: 'flat', size: inputSize ?? net.inputShape[0] * net.inputShape[1] * net.inputShape[2] };
+  let a: Act = inputSize === undefined ? { name: x, layout: 'flat', shape: net.inputShape } : { name: x, layout: 'flat', shape: [1, 1, inputSize] };
   let p = 0;
   let weightIndex = 0;
   // relu then max-pool = max-pool then relu (both monotone: the same values and the same gradient, ties
@@ -143,7 +253,7 @@ export function emitForward(g: Graph, net: Network, x: string, params: string[],
   for (const l of layers) {
     switch (l.kind) {
       case 'flatten':
-        a = toFlat(g, a, rec);
+        a = toFlat(g, { ...a, shape: a.layout === 'flat' ? a.shape : l.inShape }, rec);
         break;
       case 'dense': {
         a = toFlat(g, a, rec);
@@ -152,11 +262,23 @@ export function emitForward(g: Graph, net: Network, x: string, params: string[],
         if (l.bias) y = g.op('Add', [y, params[p++]]);
         rec?.push({ kind: 'dense', x: a.name, kernel, bias: !!l.bias, index: weightIndex, first: weightIndex === 0 });
         weightIndex++;
-        a = { name: y, layout: 'flat', size: l.outSize };
+        a = { name: y, layout: 'flat', shape: [1, 1, l.outSize] };
         break;
       }
       case 'conv2d': {
-        a = toNchw(g, a, l.inShape, rec);
+        if (nchwcConv(l)) {
+          a = relayout(g, { ...a, shape: l.inShape }, l.inShape[2] % emitOptions.nchwcBlock === 0 ? 'nchwc' : 'nchw', rec);
+          const param = params[p++];
+          const { pads } = pads2d(l.inShape, l.kernelSize, l.strides, l.padding);
+          const inputs = [a.name, nchwcKernel(g, param, l)];
+          if (l.bias) inputs.push(params[p++]);
+          const y = g.domainOp(NCHWC, 'Conv', inputs, { kernel_shape: l.kernelSize, strides: l.strides, pads, dilations: [1, 1] });
+          rec?.push({ kind: 'conv2dNchwc', x: a.name, xLayout: a.layout, param, layer: l, bias: !!l.bias, index: weightIndex, first: weightIndex === 0 });
+          weightIndex++;
+          a = { name: y, layout: 'nchwc', shape: l.outShape };
+          break;
+        }
+        a = toNchw(g, { ...a, shape: l.inShape }, rec);
         const kernel = onnxKernel(g, params[p++]);
         const { pads } = pads2d(l.inShape, l.kernelSize, l.strides, l.padding);
         const inputs = [a.name, kernel];
@@ -174,7 +296,19 @@ export function emitForward(g: Graph, net: Network, x: string, params: string[],
         break;
       }
       case 'maxpool': {
-        a = toNchw(g, a, l.inShape, rec);
+        a = { ...a, shape: l.inShape };
+        if (a.layout === 'nchwc' && (!train || nchwcPoolable(l))) {
+          if (train) {
+            const { y, first } = maxPoolNchwc(g, a.name, l);
+            tape.push({ kind: 'maxpoolNchwc', first, layer: l });
+            a = { name: y, layout: 'nchwc', shape: l.outShape };
+          } else {
+            const { pads } = pads2d(l.inShape, l.poolSize, l.strides, l.padding);
+            a = { name: g.domainOp(NCHWC, 'MaxPool', [a.name], { kernel_shape: l.poolSize, strides: l.strides, pads }), layout: 'nchwc', shape: l.outShape };
+          }
+          break;
+        }
+        a = toNchw(g, a, rec);
         const { pads } = pads2d(l.inShape, l.poolSize, l.strides, l.padding);
         const attrs = { kernel_shape: l.poolSize, strides: l.strides, pads };
         if (train && !emitOptions.maxPoolIndices) {
@@ -194,7 +328,7 @@ export function emitForward(g: Graph, net: Network, x: string, params: string[],
         break;
       }
       case 'avgpool': {
-        a = toNchw(g, a, l.inShape, rec);
+        a = toNchw(g, { ...a, shape: l.inShape }, rec);
         const { pads } = pads2d(l.inShape, l.poolSize, l.strides, l.padding);
         const y = g.op('AveragePool', [a.name], { kernel_shape: l.poolSize, strides: l.strides, pads, count_include_pad: 0 });
         rec?.push({ kind: 'avgpool', layer: l });
@@ -204,6 +338,55 @@ export function emitForward(g: Graph, net: Network, x: string, params: string[],
     }
   }
   return { logits: toFlat(g, a, rec).name, tape };
+}
+
+/**
+ * The kernel gradient of a conv layer from its NCHW input x and NCHW output gradient dy, in the Network's
+ * layout [kh, kw, cin, cout]: dK[i,j,c,o] = Σ_n Σ_{y,x} xpad[n,c,y·s+i,x·s+j] dy[n,o,y,x]. Per example, the
+ * kernel offsets' strided windows of the padded input stacked [kh·kw·C, Ho·Wo] times dyᵀ [Ho·Wo, O] (one
+ * batched MatMul), then the sum over the examples. Per example, not one product over B·Ho·Wo: for a product
+ * with few rows and columns and a long inner dimension MLAS splits the inner sum across threads, and the
+ * result would change with the thread count.
+ */
+function convKernelGradient(g: Graph, x: string, dy: string, l: ConvLayer): string {
+  const { ph, pw } = pads2d(l.inShape, l.kernelSize, l.strides, l.padding);
+  const [kh, kw] = l.kernelSize;
+  const [sh, sw] = l.strides;
+  const cin = l.inShape[2];
+  const cout = l.outShape[2];
+  const padded = ph.before + ph.after + pw.before + pw.after > 0;
+  const xp = padded ? g.op('Pad', [x, g.ints([0, 0, ph.before, pw.before, 0, 0, ph.after, pw.after])]) : x;
+  const windows: string[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      windows.push(kh * kw === 1 && sh * sw === 1 ? xp : g.op('Slice', [xp, g.ints([i, j]), g.ints([i + sh * (ph.out - 1) + 1, j + sw * (pw.out - 1) + 1]), g.ints([2, 3]), g.ints([sh, sw])]));
+    }
+  }
+  const cols = g.op('Reshape', [windows.length === 1 ? windows[0] : g.op('Concat', windows, { axis: 1 }), g.ints([0, kh * kw * cin, -1])]); // [B, kh·kw·C, Ho·Wo]
+  const dyT = g.op('Transpose', [g.op('Reshape', [dy, g.ints([0, cout, -1])])], { perm: [0, 2, 1] }); // [B, Ho·Wo, O]
+  const perExample = g.op('MatMul', [cols, dyT]); // [B, kh·kw·C, O]
+  return g.op('Reshape', [g.op('ReduceSum', [perExample, g.ints([0])], { keepdims: 0 }), g.ints([kh, kw, cin, cout])]);
+}
+
+/** The input gradient (NCHW) of a conv layer from its NCHW output gradient dy and ONNX kernel [cout, cin, kh, kw]. */
+function convInputGradient(g: Graph, dy: string, kernel: string, l: ConvLayer): string {
+  const { pads, ph, pw } = pads2d(l.inShape, l.kernelSize, l.strides, l.padding);
+  const [kh, kw] = l.kernelSize;
+  const [sh, sw] = l.strides;
+  const cin = l.inShape[2];
+  const cout = l.outShape[2];
+  if (sh === 1 && sw === 1 && Math.min(cin, cout) >= 32) {
+    // stride 1: the input gradient is a plain convolution of dy with the flipped, transposed kernel
+    // (faster than ConvTranspose here for wide layers)
+    const flipped = g.op('Transpose', [g.op('Slice', [kernel, g.ints([kh - 1, kw - 1]), g.ints([-kh - 1, -kw - 1]), g.ints([2, 3]), g.ints([-1, -1])])], { perm: [1, 0, 2, 3] });
+    const fpads = [kh - 1 - ph.before, kw - 1 - pw.before, kh - 1 - ph.after, kw - 1 - pw.after];
+    return g.op('Conv', [dy, flipped], { kernel_shape: l.kernelSize, pads: fpads, strides: [1, 1] });
+  }
+  const outPad = [
+    l.inShape[0] - ((ph.out - 1) * sh + kh - ph.before - ph.after),
+    l.inShape[1] - ((pw.out - 1) * sw + kw - pw.before - pw.after),
+  ];
+  return g.op('ConvTranspose', [dy, kernel], { strides: l.strides, pads, kernel_shape: l.kernelSize, output_padding: outPad });
 }
 
 export interface LossResult {
@@ -245,13 +428,8 @@ export function emitBackward(g: Graph, net: Network, fwd: ForwardResult, dLogits
   for (let i = fwd.tape.length - 1; i >= 0; i--) {
     const t = fwd.tape[i];
     switch (t.kind) {
-      case 'toFlat': {
-        const [h, w, c] = t.shape;
-        dy = g.op('Transpose', [g.op('Reshape', [dy, g.ints([-1, h, w, c])])], { perm: [0, 3, 1, 2] });
-        break;
-      }
-      case 'toNchw':
-        dy = g.op('Reshape', [g.op('Transpose', [dy], { perm: [0, 2, 3, 1] }), g.ints([-1, t.size])]);
+      case 'layout':
+        dy = convertLayout(g, dy, t.to, t.from, t.shape);
         break;
       case 'relu':
         dy = g.op('Mul', [dy, g.op('Cast', [g.op('Greater', [t.y, g.scalar(0)])], { to: 1 })]);
@@ -267,47 +445,35 @@ export function emitBackward(g: Graph, net: Network, fwd: ForwardResult, dLogits
       case 'conv2d': {
         const l = t.layer;
         const slot = slots[t.index];
-        const { pads, ph, pw } = pads2d(l.inShape, l.kernelSize, l.strides, l.padding);
-        const [kh, kw] = l.kernelSize;
-        // dK[i,j,c,o] = Σ_{n,y,x} xpad[n,c,y·s+i,x·s+j] dy[n,o,y,x]: for each kernel offset (i, j), the strided
-        // window of the padded input [C, B·Ho·Wo] times dyᵀ [B·Ho·Wo, O]
-        const xT = g.op('Transpose', [t.x], { perm: [1, 0, 2, 3] }); // [C, B, H, W]
-        const padded = ph.before + ph.after + pw.before + pw.after > 0;
-        const xp = padded ? g.op('Pad', [xT, g.ints([0, 0, ph.before, pw.before, 0, 0, ph.after, pw.after])]) : xT;
-        const [sh, sw] = l.strides;
-        const cin = l.inShape[2];
-        const cout = l.outShape[2];
-        const dyM = g.op('Reshape', [g.op('Transpose', [dy], { perm: [1, 0, 2, 3] }), g.ints([cout, -1])]); // [O, B·Ho·Wo]
-        if (kh === 1 && kw === 1 && sh === 1 && sw === 1) {
-          grads[slot] = g.op('Reshape', [g.op('Gemm', [g.op('Reshape', [xp, g.ints([cin, -1])]), dyM], { transB: 1 }), g.ints([1, 1, cin, cout])]);
-        } else {
-          // one product per kernel offset (no kh·kw-times-the-input matrix is held at once)
-          const parts: string[] = [];
-          for (let i = 0; i < kh; i++) {
-            for (let j = 0; j < kw; j++) {
-              const window = g.op('Slice', [xp, g.ints([i, j]), g.ints([i + sh * (ph.out - 1) + 1, j + sw * (pw.out - 1) + 1]), g.ints([2, 3]), g.ints([sh, sw])]);
-              parts.push(g.op('Gemm', [g.op('Reshape', [window, g.ints([cin, -1])]), dyM], { transB: 1 })); // [C, O]
-            }
-          }
-          grads[slot] = g.op('Reshape', [g.op('Concat', parts, { axis: 0 }), g.ints([kh, kw, cin, cout])]);
-        }
+        grads[slot] = convKernelGradient(g, t.x, dy, l);
         if (t.bias) grads[slot + 1] = g.op('ReduceSum', [dy, g.ints([0, 2, 3])], { keepdims: 0 });
         if (t.first) return grads;
-        const outPad = [
-          l.inShape[0] - ((ph.out - 1) * l.strides[0] + kh - ph.before - ph.after),
-          l.inShape[1] - ((pw.out - 1) * l.strides[1] + kw - pw.before - pw.after),
-        ];
-        if (sh === 1 && sw === 1 && Math.min(cin, cout) >= 32) {
-          // stride 1: the input gradient is a plain convolution of dy with the flipped, transposed kernel
-          // (faster than ConvTranspose here for wide layers)
-          const flipped = g.op('Transpose', [g.op('Slice', [t.kernel, g.ints([kh - 1, kw - 1]), g.ints([-kh - 1, -kw - 1]), g.ints([2, 3]), g.ints([-1, -1])])], { perm: [1, 0, 2, 3] });
+        dy = convInputGradient(g, dy, t.kernel, l);
+        break;
+      }
+      case 'conv2dNchwc': {
+        // dy is NCHWc; the kernel gradient and ONNX's ConvTranspose take NCHW
+        const l = t.layer;
+        const slot = slots[t.index];
+        const dyNchw = convertLayout(g, dy, 'nchwc', 'nchw', l.outShape);
+        grads[slot] = convKernelGradient(g, convertLayout(g, t.x, t.xLayout, 'nchw', l.inShape), dyNchw, l);
+        if (t.bias) grads[slot + 1] = g.op('ReduceSum', [dyNchw, g.ints([0, 2, 3])], { keepdims: 0 });
+        if (t.first) return grads;
+        const { ph, pw } = pads2d(l.inShape, l.kernelSize, l.strides, l.padding);
+        const [kh, kw] = l.kernelSize;
+        if (t.xLayout === 'nchwc' && l.strides[0] === 1 && l.strides[1] === 1) {
+          // stride 1: a convolution of dy with the flipped, channel-swapped kernel, on the NCHWc kernel
           const fpads = [kh - 1 - ph.before, kw - 1 - pw.before, kh - 1 - ph.after, kw - 1 - pw.after];
-          dy = g.op('Conv', [dy, flipped], { kernel_shape: l.kernelSize, pads: fpads, strides: [1, 1] });
+          dy = g.domainOp(NCHWC, 'Conv', [dy, nchwcFlippedKernel(g, t.param, l)], { kernel_shape: l.kernelSize, pads: fpads, strides: [1, 1], dilations: [1, 1] });
         } else {
-          dy = g.op('ConvTranspose', [dy, t.kernel], { strides: l.strides, pads, kernel_shape: l.kernelSize, output_padding: outPad });
+          dy = convertLayout(g, convInputGradient(g, dyNchw, onnxKernel(g, t.param), l), 'nchw', t.xLayout, l.inShape);
         }
         break;
       }
+      case 'maxpoolNchwc':
+        // each window's first maximum gets dy (the mask of maxPoolNchwc times dy upsampled to the window)
+        dy = g.op('Mul', [t.first, upsampleNchwc(g, dy, t.layer.poolSize[0])]);
+        break;
       case 'maxpool': {
         const l = t.layer;
         const { pads } = pads2d(l.inShape, l.poolSize, l.strides, l.padding);

@@ -69,6 +69,7 @@ export function configureEngine(opts: Partial<EngineOptions>): EngineOptions {
   const next = { ...options, ...opts };
   // WebGPU's MaxPool has no indices output: max-pool gradients from window masks there
   setEmitOptions({ maxPoolIndices: next.device !== 'webgpu' });
+  if (next.device !== options.device) emitReady = null;
   if (next.device !== options.device || next.threads !== options.threads) {
     releasePrograms();
     deviceChecked = false;
@@ -256,11 +257,44 @@ export class Program {
   }
 }
 
+/**
+ * The channel block of ONNX Runtime's NCHWc kernels on this CPU (16 with AVX-512, 8 with AVX2), read off
+ * the shape ReorderInput gives 4 channels; 0 where this build or CPU has no such kernels (their schema is
+ * registered only where MLAS blocks channels), or when GENMEASURES_NCHWC=0 (for developers: compare with
+ * ONNX's own Conv).
+ */
+async function probeNchwcBlock(): Promise<number> {
+  if (process.env.GENMEASURES_NCHWC === '0') return 0;
+  const { Graph } = await import('./onnx/graph.js');
+  const g = new Graph('nchwc-probe');
+  const x = g.input('x', 'float', [1, 4, 1, 1]);
+  g.output(g.domainOp('com.microsoft.nchwc', 'ReorderInput', [x]), 'float', undefined, 'y');
+  try {
+    const s = await ort.InferenceSession.create(g.toModel(), { executionProviders: ['cpu'], logSeverityLevel: 4 });
+    const r = await s.run({ x: new ort.Tensor('float32', new Float32Array(4), [1, 4, 1, 1]) });
+    await s.release();
+    const block = r.y.dims[1];
+    return Number.isInteger(block) && block >= 4 && block % 4 === 0 ? block : 0;
+  } catch {
+    return 0;
+  }
+}
+
+let nchwcBlock: Promise<number> | null = null;
+/** Set once per device before the first program is keyed: how graphs are written there. */
+let emitReady: Promise<void> | null = null;
+
+async function readyEmitOptions(): Promise<void> {
+  if (options.device !== 'cpu') return setEmitOptions({ nchwcBlock: 0 });
+  setEmitOptions({ nchwcBlock: await (nchwcBlock ??= probeNchwcBlock()) });
+}
+
 const MAX_PROGRAMS = 24;
 const programs = new Map<string, Promise<Program>>();
 
 /** The program for `key`, built by `build` the first time (and cached; least recently used released). */
 export async function program(graphKey: string, build: () => Uint8Array): Promise<Program> {
+  await (emitReady ??= readyEmitOptions());
   const key = `${emitTag()}|${graphKey}`;
   let p = programs.get(key);
   if (p) {

@@ -31,6 +31,8 @@ function trainAndMeasure(dir: string, model: string, data: string, threads: numb
 for (const [name, model, data] of [
   ['an MLP', 'mlp:32,16', 'synthetic:n=200,test=50,shape=6x6x1,classes=4'],
   ['a conv net', 'vgg:4,M,8,M', 'synthetic:n=96,test=32,shape=8x8x3,classes=3'],
+  // channels in whole blocks: the convolutions and max-pooling on ONNX Runtime's NCHWc kernels
+  ['a conv net of 16 and 32 channels', 'vgg:16,M,32,M', 'synthetic:n=96,test=32,shape=8x8x3,classes=3'],
 ]) {
   test(`determinism: ${name} trains and measures bit-identically across processes and 1 vs 2 threads`, () => {
     const d = tmp();

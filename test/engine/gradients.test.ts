@@ -2,12 +2,13 @@
  * The engine's generated gradients (ONNX graphs, float32) against an independent float64 backprop
  * (backprop64.ts), which is itself checked against central finite differences. Every layer kind:
  * dense with and without bias, conv 'same'/'valid' with strides and 1×1 kernels, ReLU, max-pooling
- * (non-overlapping, overlapping, odd sizes, ties), average pooling ('same' with uncounted padding), flatten.
+ * (non-overlapping, overlapping, odd sizes, ties), average pooling ('same' with uncounted padding), flatten;
+ * with channels in whole blocks also on ONNX Runtime's NCHWc kernels (where this CPU has them).
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { lossGrad, logits } from '../../src/engine/programs.js';
-import { setEmitOptions } from '../../src/engine/layers.js';
+import { getEmitOptions, setEmitOptions } from '../../src/engine/layers.js';
 import { convPadding } from '../../src/models/geometry.js';
 import type { Layer, Network, Shape3 } from '../../src/models/network.js';
 import { parameterArrays } from '../../src/models/network.js';
@@ -98,6 +99,10 @@ const cases: [string, Shape3, Spec[], number][] = [
   ['paper-style head: conv + A2 + hidden dense + ReLU + dense', [4, 4, 2], [['conv', 3, [3, 3], [1, 1], 'same', false], ['relu'], ['max', [2, 2], [2, 2], 'valid'], ['avg', [2, 2], [2, 2], 'valid'], ['flatten'], ['dense', 5, false], ['relu'], ['dense', 3, false]], 3],
   ['wide stride-1 convs (input gradient as a flipped-kernel conv), same and valid', [5, 5, 2], [['conv', 32, [3, 3], [1, 1], 'same', false], ['relu'], ['conv', 32, [3, 3], [1, 1], 'same', true], ['relu'], ['conv', 32, [2, 3], [1, 1], 'valid', false], ['relu'], ['flatten'], ['dense', 3, false]], 3],
   ['conv straight after the input with a strided same conv', [5, 4, 3], [['conv', 2, [3, 3], [2, 2], 'same', true], ['relu'], ['flatten'], ['dense', 3, false]], 3],
+  // channels in whole blocks of 16 (and 8): the NCHWc kernels where this CPU has them
+  ['NCHWc: conv 3→16 + max 2x2 + conv 16→32 + max 2x2 + dense', [8, 8, 3], [['conv', 16, [3, 3], [1, 1], 'same', false], ['relu'], ['max', [2, 2], [2, 2], 'valid'], ['conv', 32, [3, 3], [1, 1], 'same', true], ['relu'], ['max', [2, 2], [2, 2], 'valid'], ['flatten'], ['dense', 3, false]], 3],
+  ['NCHWc: strided conv, overlapping max and avg pooling after NCHWc convs', [6, 6, 3], [['conv', 16, [3, 3], [1, 1], 'same', true], ['relu'], ['conv', 16, [3, 3], [2, 2], 'same', true], ['relu'], ['max', [3, 3], [1, 1], 'same'], ['avg', [2, 2], [1, 1], 'valid'], ['flatten'], ['dense', 3, true]], 3],
+  ['NCHWc: a conv from 4 channels inside the net, max 2x2 over an odd map', [7, 7, 2], [['conv', 4, [3, 3], [1, 1], 'same', false], ['relu'], ['conv', 16, [3, 3], [1, 1], 'same', false], ['relu'], ['max', [2, 2], [2, 2], 'valid'], ['flatten'], ['dense', 3, false]], 3],
 ];
 
 for (const [name, shape, specs, classes] of cases) {
@@ -122,20 +127,35 @@ test('max-pool ties: the gradient goes to the first maximum of the window (row-m
   ref.grads.forEach((g, i) => assertClose(got.grads![i], g, 1e-5, `tied max-pool: gradient of parameter ${i}`));
 });
 
-// the max-pool gradient from window masks (the WebGPU provider has no MaxPool indices), checked on the CPU
+test('max-pool ties on NCHWc maps: the gradient goes to the first maximum of the window (row-major)', async () => {
+  // a 1x1 conv of 2 channels into 16 equal ones (kernel of ones), ties as in the test above, a dense head
+  // that weighs every channel differently
+  const net = build([2, 4, 2], [['conv', 16, [1, 1], [1, 1], 'valid', false], ['max', [2, 2], [2, 2], 'valid'], ['relu'], ['flatten'], ['dense', 2, false]], 2);
+  (net.layers[0] as { kernel: Float32Array }).kernel = new Float32Array(32).fill(1);
+  const x = Float32Array.of(1, 2, 2, 1, 0, 0, 3, 0, 0.5, 0.5, 0, 1, 0, 0, 1, 2);
+  const y = Int32Array.of(1);
+  const params = parameterArrays(net);
+  const ref = lossGrad64(net, to64(params), x, y, 1);
+  const got = await lossGrad(net, params, x, y, 1, true);
+  ref.grads.forEach((g, i) => assertClose(got.grads![i], g, 1e-5, `tied max-pool (NCHWc): gradient of parameter ${i}`));
+});
+
+// the max-pool gradient from window masks (the WebGPU provider has no MaxPool indices, nor NCHWc kernels), checked on the CPU
 for (const [name, shape, specs, classes] of cases.filter(([n]) => /max 2x2/.test(n) || /paper-style/.test(n))) {
   test(`gradient of ${name}, max-pool gradient from window masks, matches the float64 backprop`, async () => {
-    setEmitOptions({ maxPoolIndices: false });
+    const keep = getEmitOptions();
+    setEmitOptions({ maxPoolIndices: false, nchwcBlock: 0 });
     try {
       await checkNet(`${name} (masks)`, build(shape, specs, classes));
     } finally {
-      setEmitOptions({ maxPoolIndices: true });
+      setEmitOptions(keep);
     }
   });
 }
 
 test('max-pool ties with window masks: the gradient goes to the first maximum, as with indices', async () => {
-  setEmitOptions({ maxPoolIndices: false });
+  const keep = getEmitOptions();
+  setEmitOptions({ maxPoolIndices: false, nchwcBlock: 0 });
   try {
     const net = build([2, 4, 2], [['conv', 1, [1, 1], [1, 1], 'valid', false], ['max', [2, 2], [2, 2], 'valid'], ['flatten'], ['dense', 2, false]], 2);
     (net.layers[0] as { kernel: Float32Array }).kernel = Float32Array.of(1, 1);
@@ -146,6 +166,6 @@ test('max-pool ties with window masks: the gradient goes to the first maximum, a
     const got = await lossGrad(net, params, x, y, 1, true);
     ref.grads.forEach((g, i) => assertClose(got.grads![i], g, 1e-5, `tied max-pool (masks): gradient of parameter ${i}`));
   } finally {
-    setEmitOptions({ maxPoolIndices: true });
+    setEmitOptions(keep);
   }
 });

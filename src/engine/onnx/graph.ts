@@ -50,11 +50,16 @@ export class Graph {
   private readonly outputs: ValueInfo[] = [];
   private readonly initializers: object[] = [];
   private readonly constCache = new Map<string, string>();
+  /** Operator domains other than ONNX's own that this graph's nodes use (shared with subgraphs). */
+  private readonly domains: Set<string>;
 
   constructor(
     readonly name: string,
     private readonly names: Names = { next: 0 },
-  ) {}
+    domains?: Set<string>,
+  ) {
+    this.domains = domains ?? new Set();
+  }
 
   /** A fresh, unique value name. */
   fresh(hint = 't'): string {
@@ -63,7 +68,7 @@ export class Graph {
 
   /** A subgraph sharing this graph's name space (for Loop bodies). */
   subgraph(name: string): Graph {
-    return new Graph(name, this.names);
+    return new Graph(name, this.names, this.domains);
   }
 
   input(name: string, elem: ElemType, dims?: Dim[]): string {
@@ -125,9 +130,26 @@ export class Graph {
 
   /** A node with n outputs. */
   opN(opType: string, inputs: string[], n: number, attrs: Record<string, AttrValue> = {}, outNames?: string[]): string[] {
+    return this.domainOpN('', opType, inputs, n, attrs, outNames);
+  }
+
+  /**
+   * A node of an operator domain other than ONNX's (e.g. ONNX Runtime's 'com.microsoft.nchwc' kernels),
+   * version 1 of that domain; one output.
+   */
+  domainOp(domain: string, opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}): string {
+    return this.domainOpN(domain, opType, inputs, 1, attrs)[0];
+  }
+
+  private domainOpN(domain: string, opType: string, inputs: string[], n: number, attrs: Record<string, AttrValue>, outNames?: string[]): string[] {
     const outputs = outNames ?? Array.from({ length: n }, () => this.fresh(opType.toLowerCase()));
     const attribute = Object.entries(attrs).map(([name, v]) => encodeAttr(name, v));
-    this.nodes.push({ input: inputs, output: outputs, opType, name: this.fresh('n'), attribute });
+    const node: Record<string, unknown> = { input: inputs, output: outputs, opType, name: this.fresh('n'), attribute };
+    if (domain) {
+      node.domain = domain;
+      this.domains.add(domain);
+    }
+    this.nodes.push(node);
     return outputs;
   }
 
@@ -142,7 +164,7 @@ export class Graph {
       irVersion: IR_VERSION,
       producerName: producer,
       producerVersion: '0.2.0',
-      opsetImport: [{ domain: '', version: OPSET }],
+      opsetImport: [{ domain: '', version: OPSET }, ...[...this.domains].sort().map((domain) => ({ domain, version: 1 }))],
       graph: this.proto(),
     });
     return ModelProto.encode(msg).finish();
