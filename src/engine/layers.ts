@@ -48,7 +48,7 @@ interface Act {
 /** What the backward pass needs of one layer. */
 type TapeEntry =
   | { kind: 'layout'; from: Layout; to: Layout; shape: Shape3 }
-  | { kind: 'dense'; x: string; kernel: string; bias: boolean; index: number; first: boolean }
+  | { kind: 'dense'; x: string; kernel: string; outSize: number; bias: boolean; index: number; first: boolean }
   | { kind: 'conv2d'; x: string; kernel: string; layer: ConvLayer; bias: boolean; index: number; first: boolean }
   | { kind: 'conv2dNchwc'; x: string; xLayout: Layout; param: string; layer: ConvLayer; bias: boolean; index: number; first: boolean }
   | { kind: 'relu'; y: string }
@@ -215,6 +215,41 @@ export function maskPoolable(l: PoolLayer): boolean {
 }
 
 /**
+ * Products whose inner dimension K exceeds MLAS's K block (128) are given to MLAS with A transposed.
+ * MLAS sums K in blocks and, when A is not transposed, widens the block for a narrow N range; with
+ * several threads each thread gets a narrower N range, so the blocks (and the float sums) depend on the
+ * thread count. With A transposed the block stays 128 whatever the range: the result is bit-identical
+ * at any thread count. (K ≤ 128 is one block either way.)
+ */
+const MLAS_K_BLOCK = 128;
+
+/**
+ * A [R, C] matrix stored transposed, [C, R], as a real copy: through a rank-3 Transpose between Reshapes,
+ * which ONNX Runtime's optimizer does not fold into the Gemm that reads it (a plain Transpose into a Gemm
+ * is folded into the Gemm's trans flag, and MLAS would see the untransposed A again).
+ */
+function storedTransposed(g: Graph, m: string): string {
+  const t = g.op('Transpose', [g.op('Unsqueeze', [m, g.ints([2])])], { perm: [1, 0, 2] });
+  return g.op('Squeeze', [t, g.ints([2])]);
+}
+
+/**
+ * x [B, K] · kernel [K, N], bit-identical at any thread count: computed as (kernelᵀ xᵀ)ᵀ, so that MLAS's A
+ * is the kernel, stored K-major and read transposed (no copy of x; the transposed result, B × N, is the
+ * only copy).
+ */
+function denseProduct(g: Graph, x: string, kernel: string, k: number): string {
+  if (k <= MLAS_K_BLOCK) return g.op('MatMul', [x, kernel]);
+  return storedTransposed(g, g.op('Gemm', [kernel, x], { transA: 1, transB: 1 }));
+}
+
+/** dy [B, N] · kernelᵀ [N, K], bit-identical at any thread count (the inner dimension is N). */
+function denseInputGradient(g: Graph, dy: string, kernel: string, n: number): string {
+  if (n <= MLAS_K_BLOCK) return g.op('Gemm', [dy, kernel], { transB: 1 });
+  return g.op('Gemm', [storedTransposed(g, dy), kernel], { transA: 1, transB: 1 });
+}
+
+/**
  * Max-pooling of x [B, C, H, W] over k×k windows with stride k ('valid') from k² strided slices: the
  * output is their maximum, and `takes` are the masks of the first maximum of each window (row-major), the
  * tie rule of MaxPool's indices.
@@ -258,9 +293,9 @@ export function emitForward(g: Graph, net: Network, x: string, params: string[],
       case 'dense': {
         a = toFlat(g, a, rec);
         const kernel = params[p++];
-        let y = g.op('MatMul', [a.name, kernel]);
+        let y = denseProduct(g, a.name, kernel, l.inSize);
         if (l.bias) y = g.op('Add', [y, params[p++]]);
-        rec?.push({ kind: 'dense', x: a.name, kernel, bias: !!l.bias, index: weightIndex, first: weightIndex === 0 });
+        rec?.push({ kind: 'dense', x: a.name, kernel, outSize: l.outSize, bias: !!l.bias, index: weightIndex, first: weightIndex === 0 });
         weightIndex++;
         a = { name: y, layout: 'flat', shape: [1, 1, l.outSize] };
         break;
@@ -363,6 +398,16 @@ function convKernelGradient(g: Graph, x: string, dy: string, l: ConvLayer): stri
     }
   }
   const cols = g.op('Reshape', [windows.length === 1 ? windows[0] : g.op('Concat', windows, { axis: 1 }), g.ints([0, kh * kw * cin, -1])]); // [B, kh·kw·C, Ho·Wo]
+  const rows = kh * kw * cin;
+  if (cout > rows && ph.out * pw.out > MLAS_K_BLOCK) {
+    // MLAS would split this product's columns (O > rows) across threads for a batch smaller than the thread
+    // count, with a K block that depends on the split (see MLAS_K_BLOCK): as (dyᵀ colsᵀ)ᵀ instead, with
+    // dy [B, Ho·Wo, O] stored K-major and read transposed (com.microsoft FusedMatMul has transA)
+    const dyK = g.op('Squeeze', [g.op('Transpose', [g.op('Unsqueeze', [g.op('Reshape', [dy, g.ints([0, cout, -1])]), g.ints([3])])], { perm: [0, 2, 1, 3] }), g.ints([3])]); // [B, Ho·Wo, O]
+    const perExampleT = g.domainOp('com.microsoft', 'FusedMatMul', [dyK, cols], { transA: 1, transB: 1 }); // [B, O, kh·kw·C]
+    const summed = g.op('ReduceSum', [perExampleT, g.ints([0])], { keepdims: 0 }); // [O, kh·kw·C]
+    return g.op('Reshape', [g.op('Transpose', [summed], { perm: [1, 0] }), g.ints([kh, kw, cin, cout])]);
+  }
   const dyT = g.op('Transpose', [g.op('Reshape', [dy, g.ints([0, cout, -1])])], { perm: [0, 2, 1] }); // [B, Ho·Wo, O]
   const perExample = g.op('MatMul', [cols, dyT]); // [B, kh·kw·C, O]
   return g.op('Reshape', [g.op('ReduceSum', [perExample, g.ints([0])], { keepdims: 0 }), g.ints([kh, kw, cin, cout])]);
@@ -439,7 +484,7 @@ export function emitBackward(g: Graph, net: Network, fwd: ForwardResult, dLogits
         grads[slot] = g.op('Gemm', [t.x, dy], { transA: 1 });
         if (t.bias) grads[slot + 1] = g.op('ReduceSum', [dy, g.ints([0])], { keepdims: 0 });
         if (t.first) return grads;
-        dy = g.op('Gemm', [dy, t.kernel], { transB: 1 });
+        dy = denseInputGradient(g, dy, t.kernel, t.outSize);
         break;
       }
       case 'conv2d': {
