@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { MEASURES, MEASURE_NAMES, computeMeasures, defineMeasure, parseMeasureList, type MeasureDef } from '../../src/measures/index.js';
+import { MEASURES, MEASURE_NAMES, computeMeasures, defineMeasure, parseMeasureList, type MeasureSpec } from '../../src/measures/index.js';
 import * as library from '../../src/index.js';
 import { csvColumns } from '../../src/experiments/export.js';
 import { resolveMeasureOptions } from '../../src/experiments/plan.js';
@@ -16,7 +16,7 @@ import { mlp } from './nets.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'gm-define-'));
 
-const layerCount: MeasureDef = {
+const layerCount: MeasureSpec<[], never> = {
   name: 'test_layer_count',
   summary: 'number of weight layers (a test measure)',
   needs: ['weights'],
@@ -47,7 +47,7 @@ test('defineMeasure: the measure is in the registry, computed by default and by 
 });
 
 test('defineMeasure: a taken, badly named or incomplete definition is a user error', () => {
-  const bad = (def: unknown, re: RegExp) => assert.throws(() => defineMeasure(def as MeasureDef), (e) => e instanceof UserError && re.test(e.message));
+  const bad = (def: unknown, re: RegExp) => assert.throws(() => defineMeasure(def as MeasureSpec<[], never>), (e) => e instanceof UserError && re.test(e.message));
   bad({ ...layerCount, name: 'l2' }, /a measure named l2 exists already/);
   defineMeasure({ ...layerCount, name: 'test_dup' });
   const n = MEASURE_NAMES.length;
