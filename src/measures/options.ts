@@ -104,15 +104,14 @@ export function defineOption<const N extends string, T>(spec: OptionSpec<N, T>):
   return def;
 }
 
-/** The problem with a value of an option, or null (its type, its own check in its own words, then its bounds). */
+/** The problem with a value of an option, or null: its own check first (in its own words), then its type and bounds. */
 function checkValue<T>(o: OptionDef<string, T>, v: T): string | null {
   const s = o.spec;
-  if (s.type !== 'string') {
-    if (typeof v !== 'number' || !Number.isFinite(v)) return `must be a finite number (got ${String(v)})`;
-    if (s.type === 'int' && !Number.isInteger(v)) return `must be a whole number (got ${v})`;
-  }
   const own = s.check ? s.check(v) : null;
-  if (own || typeof v !== 'number') return own;
+  if (own) return own;
+  if (s.type === 'string') return null;
+  if (typeof v !== 'number' || !Number.isFinite(v)) return `must be a finite number (got ${String(v)})`;
+  if (s.type === 'int' && !Number.isInteger(v)) return `must be a whole number (got ${v})`;
   if (s.min !== undefined && v < s.min) return `must be ≥ ${s.min} (got ${v})`;
   if (s.max !== undefined && v > s.max) return `must be ≤ ${s.max} (got ${v})`;
   return null;
@@ -304,3 +303,21 @@ export type BuiltinOptionValues = { [O in (typeof BUILTIN_OPTIONS)[number] as O[
 
 /** The built-in defaults by name (DEFAULTS.marginEps …; the α grid's default is alphaGrid()). */
 export const DEFAULTS = Object.fromEntries(BUILTIN_OPTIONS.filter((o) => o.type !== 'string').map((o) => [o.name, o.defaultValue()])) as Omit<BuiltinOptionValues, 'alphaGrid'>;
+
+/**
+ * A command's option table with the measure options' flags inserted after its `measures` flag (or at the
+ * end): the flags come from the declarations, the command lists only its own.
+ */
+export function withMeasureFlags<F>(command: OptionCommand, own: Record<string, F>, opts: { withDefaults: boolean }): Record<string, F | FlagDef> {
+  const flags = cliFlags(command, { withDefaults: opts.withDefaults, taken: Object.keys(own) });
+  const out: Record<string, F | FlagDef> = {};
+  let inserted = false;
+  for (const [k, v] of Object.entries(own)) {
+    out[k] = v;
+    if (k === 'measures') {
+      Object.assign(out, flags);
+      inserted = true;
+    }
+  }
+  return inserted ? out : Object.assign(out, flags);
+}
