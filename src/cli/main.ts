@@ -14,6 +14,8 @@ interface CommandModule {
   command: CommandDef;
   /** Resolves to nothing (success) or to the process exit code. */
   run(options: ParsedOptions, positionals: string[]): Promise<void | number>;
+  /** Work before the arguments are parsed: import the --plugin, whose measures and flags the parser and --help must know. */
+  prepare?(argv: string[]): Promise<void>;
 }
 
 const COMMANDS: Record<string, () => Promise<CommandModule>> = {
@@ -74,6 +76,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const mod = await load();
   try {
+    if (mod.prepare) await mod.prepare(rest);
     const { options, positionals, help } = parseCommand(mod.command, rest);
     if (help) {
       console.log(helpText(mod.command));

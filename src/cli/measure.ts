@@ -10,59 +10,80 @@ import type { Dataset } from '../data/types.js';
 import { isOnnxFile, loadAnyNetwork } from '../models/load.js';
 import type { Network } from '../models/network.js';
 import { loadRunData, resolveRunJson } from '../train/prepare.js';
-import { checkDataMatchesNetwork, checkSameArchitecture, computeMeasures, DEFAULTS, MEASURES, parseAlphaGrid, parseMeasureList, type MeasureReport } from '../measures/index.js';
+import { checkDataMatchesNetwork, checkSameArchitecture, computeMeasures, DEFAULTS, MEASURES, MEASURE_NAMES, parseMeasureList, type MeasureReport } from '../measures/index.js';
+import { fromFlags, withMeasureFlags } from '../measures/options.js';
 import { createProgress, formatDuration } from '../util/progress.js';
 import { checkOutputFile, sameTarget, writeOutput, type OutputTarget } from '../util/output.js';
 import { evaluateNetwork } from '../measures/margin.js';
 import { writeModelReport } from '../report/single.js';
-import { importPlugin } from '../util/plugins.js';
+import { importPlugin, preparePlugin } from '../util/plugins.js';
 
+/** The command's own flags; the measure options' flags come from their declarations (measures/options.ts). */
+const OWN_FLAGS_BEFORE: CommandDef['options'] = {
+  model: { type: 'string', value: 'FILE', help: 'the network: a TF.js LayersModel model.json (a run folder\'s DIR/model.json) or an ONNX model (e.g. exported from PyTorch); DIR/initial/model.json (or model.onnx), if present, gives the initial weights' },
+  init: { type: 'string', value: 'FILE', help: 'the initial weights (same architecture; model.json or .onnx), for dist_from_init, bartlett_spectral and pac_bayes_optimized' },
+  data: {
+    type: 'string',
+    value: 'SPEC',
+    help: 'a run\'s run.json (or its folder): exactly the points, labels and normalisation it was trained on; or mnist, idx:DIR, cifar10:DIR, synthetic[:OPTS], used as loaded (ubyte/255)',
+  },
+  split: { type: 'string', value: 'PART', default: 'train', choices: ['train', 'test'], help: 'which part of the data to measure on' },
+  'train-size': { type: 'int', value: 'N', min: 1, help: 'measure on a seeded, nested subset of N points [default: all]' },
+  normalize: { type: 'string', value: 'MEAN,STD', help: 'normalise directly named data: (x − MEAN)/STD for every channel, or per channel m1,m2,m3/s1,s2,s3' },
+};
+const OWN_FLAGS_AFTER: CommandDef['options'] = {
+  json: { type: 'string', value: 'FILE', help: 'also write the full report as JSON to FILE (- for standard output instead of the table)' },
+  html: { type: 'string', value: 'FILE', help: 'also write a one-model HTML report: the measures, a histogram of the training margins, the PAC-Bayes curve (- for standard output instead of the table)' },
+  threads: { type: 'int', value: 'N', min: 1, help: 'ONNX Runtime threads [default: the number of cores]' },
+  device: { type: 'string', value: 'NAME', default: 'cpu', choices: ['cpu', 'webgpu', 'cuda'], help: 'execution provider' },
+  plugin: { type: 'string', value: 'FILE', help: 'an ES module to import first, e.g. one whose top level calls defineMeasure (and defineOption): its measures are computed with the others, its options are flags here' },
+  quiet: { type: 'boolean', help: 'no progress output' },
+};
+
+/** One line per measure of the registry (a plugin's included): its name and summary, as --help lists them. */
+export function measureList(width = 110): string[] {
+  const w = Math.max(...MEASURES.map((m) => m.name.length)) + 2;
+  return MEASURES.map((m) => {
+    const line = `  ${m.name.padEnd(w)}${m.summary}`;
+    return line.length > width ? line.slice(0, width - 1) + '…' : line;
+  });
+}
+
+/**
+ * The option table, built when it is read: after the --plugin is imported (prepare), so that a plugin's
+ * measures are in the --measures help and the measure list, and its options are flags.
+ */
 export const command: CommandDef = {
   name: 'measure',
   summary: 'compute the complexity measures of a trained network on its training set',
-  usage: 'genmeasures measure --model DIR/model.json --data SPEC [--train-size N] [--measures a,b,…] [--json FILE]',
-  options: {
-    model: { type: 'string', value: 'FILE', help: 'the network: a TF.js LayersModel model.json (a run folder\'s DIR/model.json) or an ONNX model (e.g. exported from PyTorch); DIR/initial/model.json (or model.onnx), if present, gives the initial weights' },
-    init: { type: 'string', value: 'FILE', help: 'the initial weights (same architecture; model.json or .onnx), for dist_from_init and bartlett_spectral' },
-    data: {
-      type: 'string',
-      value: 'SPEC',
-      help: 'a run\'s run.json (or its folder): exactly the points, labels and normalisation it was trained on; or mnist, idx:DIR, cifar10:DIR, synthetic[:OPTS], used as loaded (ubyte/255)',
-    },
-    split: { type: 'string', value: 'PART', default: 'train', choices: ['train', 'test'], help: 'which part of the data to measure on' },
-    'train-size': { type: 'int', value: 'N', min: 1, help: 'measure on a seeded, nested subset of N points [default: all]' },
-    normalize: { type: 'string', value: 'MEAN,STD', help: 'normalise directly named data: (x − MEAN)/STD for every channel, or per channel m1,m2,m3/s1,s2,s3' },
-    measures: { type: 'string', value: 'LIST', help: `comma-separated measures [default: all]: ${MEASURES.map((m) => m.name).join(', ')}` },
-    'margin-eps': { type: 'number', value: 'EPS', default: DEFAULTS.marginEps, min: 1e-12, max: 1, help: 'γ is the ⌈ε·m⌉-th smallest training margin' },
-    alpha: { type: 'number', value: 'A', default: DEFAULTS.alpha, min: 1e-12, help: 'sharpness box: |ν_i| ≤ α(|w_i| + 1)' },
-    samples: { type: 'int', value: 'K', default: DEFAULTS.samples, min: 1, help: 'Monte-Carlo samples per α (expected sharpness) and per σ (pac_bayes_sigma)' },
-    delta: { type: 'number', value: 'D', default: DEFAULTS.delta, min: 1e-12, max: 0.999999, help: 'δ of the PAC-Bayes bound' },
-    'alpha-grid': { type: 'string', value: 'LO:HI:N', help: 'the α grid of the PAC-Bayes bound: N log-spaced values from LO to HI, or a list a,b,c of increasing values [default: 1e-4:0.1:16]' },
-    'sharpness-target': { type: 'number', value: 'T', default: DEFAULTS.sharpnessTarget, min: 1e-12, max: 0.999999, help: 'kl_at_sharpness: the expected sharpness (in (0, 1)) at which the α-curve\'s kl is read' },
-    'sharpness-points': { type: 'int', value: 'N', default: DEFAULTS.sharpnessPoints, min: 1, help: 'sharpness uses at most N training points (a fixed seeded subset)' },
-    'sharpness-steps': { type: 'int', value: 'N', default: DEFAULTS.sharpnessSteps, min: 0, help: 'projected gradient-ascent steps of sharpness' },
-    seed: { type: 'int', value: 'S', default: DEFAULTS.seed, help: 'seed of every random choice (subsets, perturbations)' },
-    json: { type: 'string', value: 'FILE', help: 'also write the full report as JSON to FILE (- for standard output instead of the table)' },
-    html: { type: 'string', value: 'FILE', help: 'also write a one-model HTML report: the measures, a histogram of the training margins, the PAC-Bayes curve (- for standard output instead of the table)' },
-    threads: { type: 'int', value: 'N', min: 1, help: 'ONNX Runtime threads [default: the number of cores]' },
-    device: { type: 'string', value: 'NAME', default: 'cpu', choices: ['cpu', 'webgpu', 'cuda'], help: 'execution provider' },
-    plugin: { type: 'string', value: 'FILE', help: 'an ES module to import first, e.g. one whose top level calls defineMeasure: its measures are computed with the others' },
-    quiet: { type: 'boolean', help: 'no progress output' },
+  usage: 'genmeasures measure --model DIR/model.json --data SPEC [--train-size N] [--measures a,b,…] [--json FILE] [--plugin FILE]',
+  get options(): CommandDef['options'] {
+    const measures: CommandDef['options'][string] = { type: 'string', value: 'LIST', help: `comma-separated measures [default: all]: ${MEASURE_NAMES.join(', ')}` };
+    return withMeasureFlags('measure', { ...OWN_FLAGS_BEFORE, measures, ...OWN_FLAGS_AFTER }, { withDefaults: true });
   },
-  epilog: [
-    'Examples:',
-    '  genmeasures measure --model runs/a/model.json --data runs/a/run.json',
-    '  genmeasures measure --model runs/a/model.json --data runs/a --measures margin,l2,spectral --json a.json',
-    '  genmeasures measure --model m/model.json --data idx:/data/mnist --normalize 0.1307,0.3081 --train-size 5000',
-    '',
-    'Null values come with a note saying why (e.g. a margin that is not positive). Large measures are also',
-    'given as log10 in components.log10.',
-    '',
-    'Output files are checked before measuring (an existing folder, a missing or read-only folder is refused)',
-    'and replaced atomically; a symbolic link is followed (the file it points to is replaced), a FIFO or a',
-    'device (/dev/null, /dev/stdout) is written directly. "wrote FILE" messages go to standard error.',
-  ].join('\n'),
+  get epilog(): string {
+    return [
+      'Measures (--plugin FILE adds its own):',
+      ...measureList(),
+      '',
+      'Examples:',
+      '  genmeasures measure --model runs/a/model.json --data runs/a/run.json',
+      '  genmeasures measure --model runs/a/model.json --data runs/a --measures margin,l2,spectral --json a.json',
+      '  genmeasures measure --model m/model.json --data idx:/data/mnist --normalize 0.1307,0.3081 --train-size 5000',
+      '  genmeasures measure --model runs/a/model.json --data runs/a --plugin ./my-measure.mjs',
+      '',
+      'Null values come with a note saying why (e.g. a margin that is not positive). Large measures are also',
+      'given as log10 in components.log10.',
+      '',
+      'Output files are checked before measuring (an existing folder, a missing or read-only folder is refused)',
+      'and replaced atomically; a symbolic link is followed (the file it points to is replaced), a FIFO or a',
+      'device (/dev/null, /dev/stdout) is written directly. "wrote FILE" messages go to standard error.',
+    ].join('\n');
+  },
 };
+
+/** Before parsing: import the --plugin (its measures and option flags must be known to the parser and --help). */
+export const prepare = preparePlugin;
 
 interface LoadedData {
   data: Dataset;
@@ -189,6 +210,9 @@ export function formatTable(report: MeasureReport): string {
   names.forEach((n, i) => lines.push(`${n.padEnd(w)}${values[i].padStart(vw)}${time(report.timings_ms[n] ?? 0).padStart(10)}`));
   const total = Object.values(report.timings_ms).reduce((a, b) => a + b, 0);
   lines.push(`${'total'.padEnd(w)}${''.padStart(vw)}${time(total).padStart(10)}`);
+  // the shared quantities, each timed under its own name (their time is inside the first measure that read them)
+  const q = Object.entries(report.quantity_timings_ms ?? {}).filter(([, ms]) => ms > 0);
+  if (q.length) lines.push('', `shared quantities (timed inside the first measure that read them): ${q.map(([n, ms]) => `${n} ${time(ms)}`).join(', ')}`);
   if (report.notes.length) {
     lines.push('', 'notes:');
     for (const n of report.notes) lines.push(`  - ${n}`);
@@ -201,7 +225,8 @@ export async function run(o: ParsedOptions): Promise<void> {
   if (o.data === undefined) throw new UserError('--data SPEC is required (a run\'s run.json, or mnist, idx:DIR, cifar10:DIR, synthetic)');
   if (o.plugin !== undefined) await importPlugin(String(o.plugin));
   const measures = o.measures !== undefined ? parseMeasureList(String(o.measures)) : undefined;
-  const alphaGrid = o['alpha-grid'] !== undefined ? parseAlphaGrid(String(o['alpha-grid'])) : undefined;
+  // every measure option from its flag (declared in measures/options.ts; a plugin's too), checked now
+  const optionValues = fromFlags('measure', o);
   // Output paths are checked before any work: a bad one fails at once, not after minutes of measuring.
   const jsonTarget: OutputTarget | null = o.json !== undefined ? checkOutputFile(String(o.json), '--json') : null;
   const htmlTarget: OutputTarget | null = o.html !== undefined ? checkOutputFile(String(o.html), '--html') : null;
@@ -222,15 +247,7 @@ export async function run(o: ParsedOptions): Promise<void> {
     data,
     {
       measures,
-      marginEps: Number(o['margin-eps'] ?? DEFAULTS.marginEps),
-      alpha: Number(o.alpha ?? DEFAULTS.alpha),
-      samples: Number(o.samples ?? DEFAULTS.samples),
-      delta: Number(o.delta ?? DEFAULTS.delta),
-      alphaGrid,
-      sharpnessTarget: Number(o['sharpness-target'] ?? DEFAULTS.sharpnessTarget),
-      seed: Number(o.seed ?? DEFAULTS.seed),
-      sharpnessPoints: Number(o['sharpness-points'] ?? DEFAULTS.sharpnessPoints),
-      sharpnessSteps: Number(o['sharpness-steps'] ?? DEFAULTS.sharpnessSteps),
+      ...optionValues,
       initial,
       initialMissing: reason,
     },
@@ -248,6 +265,7 @@ export async function run(o: ParsedOptions): Promise<void> {
     pac_bayes_curve: report.pac_bayes_curve,
     notes: report.notes,
     timings_ms: report.timings_ms,
+    quantity_timings_ms: report.quantity_timings_ms ?? {},
   };
   // Standard output carries the table (first: a failed write loses nothing), unless --json - or --html - use it for their data.
   if (!toStdout) console.log(formatTable(report));

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { CommandDef, ParsedOptions } from './args.js';
 import { UserError } from '../errors.js';
 import { parseDevice, parseThreads, cores } from '../engine/index.js';
-import { parseAlphaGrid, parseMeasureList } from '../measures/index.js';
+import { parseMeasureList } from '../measures/index.js';
+import { fromFlags, withMeasureFlags } from '../measures/options.js';
 import { buildPlan } from '../experiments/experiments.js';
 import { EXPERIMENT_NAMES, PRESET_NAMES, parseSeedList, parseSizeList, runKey, trainKey, type ExperimentPlan, type PlanOverrides, type StoredMeasureOptions } from '../experiments/plan.js';
 import { formatRunLine, runName, runPlan } from '../experiments/runner.js';
@@ -19,14 +20,16 @@ import { dbOption, resolveDb } from './db.js';
 import { fileURLToPath } from 'node:url';
 import { fork } from 'node:child_process';
 import { formatDuration } from '../util/progress.js';
-import { importPlugin } from '../util/plugins.js';
+import { importPlugin, preparePlugin } from '../util/plugins.js';
 
 export const command: CommandDef = {
   name: 'run',
   summary: 'run one of the paper\'s experiments: train, measure and record every network of a sweep (resumable)',
   usage: 'genmeasures run random-labels|confusion|width [--preset quick|paper] [--data SPEC] [--model SPEC] [--workers N] [--db FILE|URL [--enqueue]] [--seed S | --seeds LIST]',
   positionals: true,
-  options: {
+  // a getter: read after prepare imported the --plugin, whose options are flags too (measures/options.ts)
+  get options() {
+    return withMeasureFlags('run', {
     preset: { type: 'string', value: 'NAME', default: 'quick', choices: [...PRESET_NAMES], help: 'quick: embedded MNIST, minutes; paper: the paper\'s sizes, hours' },
     data: { type: 'string', value: 'SPEC', help: 'data set instead of the preset\'s (paper presets of random-labels and confusion need cifar10:DIR)' },
     model: { type: 'string', value: 'SPEC', help: 'network instead of the preset\'s (random-labels, confusion)' },
@@ -46,15 +49,12 @@ export const command: CommandDef = {
     'max-minutes': { type: 'number', value: 'MIN', help: 'wall-clock cap of every run in minutes (then "did not converge")' },
     'target-loss': { type: 'number', value: 'L', min: 0, help: 'stop when the epoch-average training cross-entropy is below L [default: 0.01]' },
     measures: { type: 'string', value: 'LIST', help: 'compute only these measures [default: all]' },
-    samples: { type: 'int', value: 'K', min: 1, help: 'Monte-Carlo samples per α and per σ [default: the preset\'s]' },
-    'alpha-grid': { type: 'string', value: 'LO:HI:N', help: 'the α grid of the PAC-Bayes bound: N log-spaced values from LO to HI, or a list a,b,c [default: 1e-4:0.1:16]' },
-    'sharpness-target': { type: 'number', value: 'T', min: 1e-12, max: 0.999999, help: 'kl_at_sharpness: the expected sharpness at which the α-curve\'s kl is read [default: 0.05]' },
-    'sharpness-points': { type: 'int', value: 'N', min: 1, help: 'sharpness on at most N training points [default: the preset\'s]' },
     threads: { type: 'int', value: 'N', min: 1, help: 'ONNX Runtime threads per worker [default: cores / workers, at least 1, and once no run is left to start, the cores of idle workers go to the busy ones]' },
     device: { type: 'string', value: 'NAME', default: 'cpu', choices: ['cpu', 'webgpu', 'cuda'], help: 'execution provider of the workers' },
     plugin: { type: 'string', value: 'FILE', help: 'an ES module to import first (here and in every worker), e.g. one whose top level calls defineMeasure: its measures are computed and recorded like the others' },
     'dry-run': { type: 'boolean', help: 'print the plan (every run, its key, and whether the database holds it) and stop' },
     quiet: { type: 'boolean', help: 'no progress output (the summary is still printed)' },
+    } as CommandDef['options'], { withDefaults: false });
   },
   epilog: [
     'Experiments (paper section 3):',
@@ -81,14 +81,14 @@ export const command: CommandDef = {
   ].join('\n'),
 };
 
+/** Before parsing: import the --plugin (its measures and option flags must be known to the parser and --help). */
+export const prepare = preparePlugin;
+
 function overridesOf(o: ParsedOptions): PlanOverrides {
   const list = (name: string, min: number) => (o[name] === undefined ? undefined : parseSizeList(String(o[name]), `--${name}`, min));
   const measureOptions: Partial<StoredMeasureOptions> = {};
   if (o.measures !== undefined) measureOptions.measures = parseMeasureList(String(o.measures));
-  if (o.samples !== undefined) measureOptions.samples = Number(o.samples);
-  if (o['alpha-grid'] !== undefined) measureOptions.alphaGrid = parseAlphaGrid(String(o['alpha-grid']));
-  if (o['sharpness-target'] !== undefined) measureOptions.sharpnessTarget = Number(o['sharpness-target']);
-  if (o['sharpness-points'] !== undefined) measureOptions.sharpnessPoints = Number(o['sharpness-points']);
+  Object.assign(measureOptions, fromFlags('run', o)); // every measure option's flag (measures/options.ts)
   if (o['max-minutes'] !== undefined && !(Number(o['max-minutes']) > 0)) throw new UserError(`--max-minutes: ${o['max-minutes']} must be a positive number`);
   if (o.seed !== undefined && o.seeds !== undefined) throw new UserError('--seed and --seeds exclude each other (give the one seed as --seeds S)');
   return {

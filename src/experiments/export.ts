@@ -5,6 +5,7 @@
  */
 import { DEFAULT_CONFIG } from '../train/config.js';
 import { MEASURE_NAMES } from '../measures/index.js';
+import { exportedOptionNames, exportedOptionValue } from '../measures/options.js';
 import type { StoredRun } from './store.js';
 
 /** The run columns exported as they are, in order. */
@@ -14,7 +15,8 @@ export const EXPORT_FIELDS = [
   'train_seconds', 'measure_seconds', 'checkpoint', 'created_at', 'finished_at', 'error',
 ] as const;
 
-const MEASURE_OPTION_FIELDS = ['measures', 'marginEps', 'alpha', 'samples', 'seed', 'delta', 'alphaGrid', 'sharpnessPoints', 'sharpnessSteps', 'sigmaSteps', 'sigmaMax', 'accuracyDrop', 'accuracyTol'];
+/** The measure option columns: the list, then every keyed option as declared (measures/options.ts; a plugin's too). */
+const MEASURE_OPTION_FIELDS = () => ['measures', ...exportedOptionNames()];
 
 /** One plain object per run (JSON export). */
 export function exportObjects(runs: StoredRun[]): Record<string, unknown>[] {
@@ -46,7 +48,7 @@ function csvField(v: unknown): string {
 /** The CSV header: run fields, config.<field>, measure_options.<field>, then one column per measure. */
 export function csvColumns(runs: StoredRun[]): string[] {
   const configKeys = [...Object.keys(DEFAULT_CONFIG)];
-  const optionKeys = [...MEASURE_OPTION_FIELDS];
+  const optionKeys = MEASURE_OPTION_FIELDS();
   const measureNames = [...MEASURE_NAMES];
   for (const r of runs) {
     for (const k of Object.keys(r.config)) if (!configKeys.includes(k)) configKeys.push(k);
@@ -63,7 +65,7 @@ export function toCsv(runs: StoredRun[]): string {
     const cells = columns.map((c) => {
       if (c.startsWith('config.')) return r.config[c.slice(7)];
       if (c.startsWith('measure_options.')) {
-        const v = r.measure_options[c.slice(16)];
+        const v = exportedOptionValue(r.measure_options, c.slice(16)); // a keyed option stored only off its default: its default
         return Array.isArray(v) && v.every((x) => typeof x === 'string') ? v.join(' ') : v;
       }
       if (c === 'converged') return r.converged === null ? null : r.converged === 1;

@@ -14,7 +14,8 @@
  */
 import { createHash } from 'node:crypto';
 import { UserError } from '../errors.js';
-import { DEFAULTS, MEASURES, MEASURE_NAMES, resolveOptions } from '../measures/index.js';
+import { MEASURES, MEASURE_NAMES, resolveOptions } from '../measures/index.js';
+import { storedOptions } from '../measures/options.js';
 import { parseModelSpec } from '../models/spec.js';
 import type { RunConfig } from '../train/config.js';
 
@@ -48,6 +49,8 @@ export interface StoredMeasureOptions {
    * that runs at the default keep the keys they had before the option existed.
    */
   sharpnessTarget?: number;
+  /** A plugin's keyed options (defineOption), each only when it differs from its default. */
+  [pluginOption: string]: unknown;
 }
 
 /** One network of a sweep: what it trains, how it is measured, and the values the experiment sweeps. */
@@ -108,21 +111,10 @@ export function resolveMeasureOptions(partial: Partial<StoredMeasureOptions> = {
   return {
     // in output order, so that the same set always hashes the same
     measures: MEASURE_NAMES.filter((n) => r.measures.includes(n)),
-    marginEps: r.marginEps,
-    alpha: r.alpha,
-    samples: r.samples,
-    seed: r.seed,
-    delta: r.delta,
-    alphaGrid: r.alphaGrid,
-    sharpnessPoints: r.sharpnessPoints,
-    sharpnessSteps: r.sharpnessSteps,
-    sigmaSteps: r.sigmaSteps,
-    sigmaMax: r.sigmaMax,
-    accuracyDrop: r.accuracyDrop,
-    accuracyTol: r.accuracyTol,
-    // stored only off its default: the default case hashes as it did before the option existed
-    ...(r.sharpnessTarget !== DEFAULTS.sharpnessTarget ? { sharpnessTarget: r.sharpnessTarget } : {}),
-  };
+    // the keyed options, as their declarations say (measures/options.ts): the first twelve always, a later
+    // one (sharpnessTarget, a plugin's) only off its default, so that default runs keep their keys
+    ...storedOptions(r),
+  } as StoredMeasureOptions;
 }
 
 /** JSON with object keys sorted at every level (arrays keep their order): the same value, the same text. */

@@ -13,6 +13,8 @@
 import { FirstLayerSplit, ShiftedPoint, firstLayerNetwork, logits, lossGrad, shiftedLogits, splitAfterFirstLayer } from '../engine/programs.js';
 import { Network, parameterArrays } from '../models/network.js';
 import { Rng, deriveSeed } from '../util/random.js';
+import { subsetIndices, take } from '../data/transforms.js';
+import { defineQuantity } from './define.js';
 
 export interface EvalSet {
   /** Flat inputs, n examples one after the other. */
@@ -315,3 +317,25 @@ class InProcessEvaluator implements Evaluator {
 export async function createEvaluator(net: Network, full: EvalSet, sharp: EvalSet, seed: number): Promise<Evaluator> {
   return new InProcessEvaluator(net, full, sharp, seed);
 }
+
+/**
+ * The evaluator of the data-heavy measures, as a shared quantity: the training set (and the seeded subset
+ * of at most sharpnessPoints points that sharpness uses), closed at the end of computeMeasures.
+ */
+export const evaluator = defineQuantity({
+  name: 'evaluator',
+  summary: 'the perturbation evaluator on the training set and on the sharpness points',
+  options: ['sharpnessPoints', 'seed'],
+  needs: ['weights', 'data'],
+  compute(ctx): Promise<Evaluator> {
+    const d = ctx.data!;
+    const { sharpnessPoints, seed } = ctx.options;
+    const full = { x: d.x, y: d.y, n: d.n };
+    const sharp = d.n <= sharpnessPoints ? full : (() => {
+      const s = take(d, subsetIndices(d.n, sharpnessPoints, seed, 'sharpness points'));
+      return { x: s.x, y: s.y, n: s.n };
+    })();
+    return createEvaluator(ctx.net, full, sharp, seed);
+  },
+  dispose: (ev) => ev.close(),
+});

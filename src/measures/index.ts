@@ -1,36 +1,50 @@
 /**
- * The complexity measures of Neyshabur et al. (NIPS 2017), as defined in docs/definitions.md, as a registry: every measure is a
- * `MeasureDef { name, summary, needs, compute(ctx) }` defined in its family's file; adding one is adding
- * it to that file's `measures` list (or a new file's list, imported below).
+ * The complexity measures of Neyshabur et al. (NIPS 2017), as defined in docs/definitions.md, as an open
+ * registry (define.ts): every measure is a defineMeasure in its family's file, reading shared quantities
+ * (defineQuantity) and declared options (options.ts, defineOption); a user adds one the same way.
  *
  *   computeMeasures(net, data, options?, progress?) → MeasureReport
  *
  * The engine (engine/runtime.ts) runs the data-heavy work with the process's threads and device. Every value is a number or null,
- * and every null has a note saying why. timings_ms[name] is the wall time spent computing that measure;
- * intermediate results shared by several measures (γ, spectral norms, the PAC-Bayes curve, the σ bisection)
- * are charged to the first measure that needs them.
+ * and every null has a note saying why. timings_ms[name] is the wall time spent computing that measure
+ * (the quantities it is the first to read included: γ, the spectral norms, the α-curve and the σ search are
+ * charged to the first measure that needs them); quantity_timings_ms[name] is each quantity's own time.
  */
 import { UserError } from '../errors.js';
-import { subsetIndices, take } from '../data/transforms.js';
 import type { Dataset } from '../data/types.js';
 import { Network, weightLayers } from '../models/network.js';
-import type { Progress } from '../util/progress.js';
-import { createEvaluator, type Evaluator } from './evaluator.js';
+import { LOG10 } from './components.js';
+import { Session } from './context.js';
+import { MEASURES, MEASURE_NAMES } from './define.js';
 import { checkSameArchitecture } from './init.js';
-import { alphaGrid } from './pacbayes.js';
-import * as init from './init.js';
-import * as lipschitz from './lipschitz.js';
-import * as magflatness from './magflatness.js';
-import * as margin from './margin.js';
-import * as norms from './norms.js';
-import * as optimized from './optimized.js';
-import * as pacbayes from './pacbayes.js';
-import * as paths from './paths.js';
-import * as sharpness from './sharpness.js';
-import * as spectral from './spectral.js';
-import type { MeasureContext, MeasureDef, MeasureOptions, MeasureReport, PacBayesPoint, ProgressFactory, ResolvedOptions } from './types.js';
+import { resolveOptionValues } from './options.js';
+import { alphaCurve } from './pacbayes.js';
+import { widths } from './norms.js';
+// the families: importing them defines their quantities and measures
+import './margin.js';
+import './norms.js';
+import './paths.js';
+import './spectral.js';
+import './lipschitz.js';
+import './sharpness.js';
+import './pacbayes.js';
+import './optimized.js';
+import './magflatness.js';
+import './init.js';
+import type { MeasureOptions, MeasureReport, ProgressFactory, ResolvedOptions } from './types.js';
 
 export * from './types.js';
+export { MEASURES, MEASURE_NAMES, defineMeasure, defineQuantity, dependsOnOptions, type MeasureSpec, type QuantitySpec } from './define.js';
+export { OPTIONS, DEFAULTS, defineOption, type OptionDef, type OptionSpec, type BuiltinOptionValues } from './options.js';
+export { defineComponent, WIDTHS, SPECTRAL_NORMS, FRO_NORMS, L1_PATH_SUM, L2_PATH_SUM, LOG10, PAC_BAYES_ALPHA, PAC_BAYES_ALPHA_AT_EDGE, type ComponentField } from './components.js';
+// the built-in quantities, for a user measure's reads
+export { evaluation, gamma, type Gamma } from './margin.js';
+export { widths, froNorms } from './norms.js';
+export { l1PathSum, l2PathSum } from './paths.js';
+export { spectralNorms } from './spectral.js';
+export { logLipschitz, diameter } from './lipschitz.js';
+export { evaluator } from './evaluator.js';
+export { alphaCurve, sigmaSearch } from './pacbayes.js';
 export { groupNorm, frobeniusNorm } from './norms.js';
 export { pathSum } from './paths.js';
 export { layerSpectralNorm, operatorNorm, largestEigenvalue } from './spectral.js';
@@ -39,104 +53,6 @@ export { diameterEstimate } from './lipschitz.js';
 export { alphaGrid, parseAlphaGrid, klPaper, klIsotropic, pacBayesBound } from './pacbayes.js';
 export { layerDistances, bartlettGroupNorms, checkSameArchitecture } from './init.js';
 export { layerOperator, unitNorms, denseMatrix } from './linear.js';
-
-/** Output order of the measures. */
-const ORDER = [
-  'params',
-  'vc_dim',
-  'margin',
-  'l2',
-  'l1_path',
-  'l2_path',
-  'spectral',
-  'l1_inf',
-  'lipschitz',
-  'lipschitz_capacity_log10',
-  'sharpness',
-  'expected_sharpness',
-  'kl',
-  'pac_bayes',
-  'pac_bayes_kl',
-  'pac_bayes_optimized',
-  'kl_at_sharpness',
-  'pac_bayes_sigma',
-  'flatness',
-  'pac_bayes_mag_flatness',
-  'sharpness_mag_flatness',
-  'dist_from_init',
-  'bartlett_spectral',
-];
-
-const ALL: MeasureDef[] = [margin, norms, paths, spectral, lipschitz, sharpness, pacbayes, optimized, magflatness, init].flatMap((m) => m.measures);
-
-/** Every measure, in output order. */
-export const MEASURES: MeasureDef[] = [...ALL].sort((a, b) => rank(a.name) - rank(b.name));
-export const MEASURE_NAMES: string[] = MEASURES.map((m) => m.name);
-
-function rank(name: string): number {
-  const i = ORDER.indexOf(name);
-  return i < 0 ? ORDER.length : i;
-}
-
-// ---- defineMeasure: measures from the user's code --------------------------------------------------
-// MEASURES and MEASURE_NAMES are the live registry: defineMeasure appends to both arrays in place (a
-// user measure ranks after the built-in ones), so every module that imported them, and every function
-// that reads them at call time (parseMeasureList, resolveOptions' default list, computeMeasures, the
-// experiments' measure list, the CSV export's columns), sees it.
-
-/** Names a measure cannot take: the run fields of the CSV export (experiments/export.ts EXPORT_FIELDS). */
-const RESERVED_NAMES = [
-  'key', 'experiment', 'label', 'status', 'converged', 'stop_reason', 'epochs', 'train_size', 'labels', 'confusion', 'width',
-  'm', 'true_count', 'measured_on', 'train_loss', 'train_error', 'test_loss', 'test_error', 'gen_gap', 'backend',
-  'train_seconds', 'measure_seconds', 'checkpoint', 'created_at', 'finished_at', 'error',
-];
-
-/**
- * Add a measure to the registry: `{ name, summary, needs, compute(ctx) }` (see MeasureDef). The name is
- * snake_case (a lower-case letter, then lower-case letters, digits and single underscores) and not
- * taken; `needs` lists what compute uses ('weights', 'data', 'initial': without them the value is null
- * with a note). It is then computed by default (computeMeasures, `genmeasures measure` and `run` with
- * --plugin FILE), named in --measures, exported as a column and ranked in the report. A UserError
- * when the definition is not valid.
- */
-export function defineMeasure(def: MeasureDef): void {
-  const d = def as Partial<MeasureDef> | null;
-  if (!d || typeof d !== 'object') throw new UserError('defineMeasure: expected a measure definition { name, summary, needs, compute }');
-  const name = d.name;
-  if (typeof name !== 'string' || !/^[a-z][a-z0-9]*(_[a-z0-9]+)*$/.test(name)) {
-    throw new UserError(`defineMeasure: the name ${JSON.stringify(name)} is not snake_case (e.g. my_measure: lower-case letters, digits and single underscores, starting with a letter)`);
-  }
-  if (MEASURE_NAMES.includes(name)) throw new UserError(`defineMeasure: a measure named ${name} exists already`);
-  if (RESERVED_NAMES.includes(name)) throw new UserError(`defineMeasure: ${name} is the name of a run field of the export; choose another name`);
-  if (typeof d.summary !== 'string' || d.summary.trim() === '') throw new UserError(`defineMeasure ${name}: a one-line summary is required`);
-  const needs = d.needs ?? [];
-  if (!Array.isArray(needs) || !needs.every((n) => n === 'weights' || n === 'data' || n === 'initial')) {
-    throw new UserError(`defineMeasure ${name}: needs must list 'weights', 'data' or 'initial' (got ${JSON.stringify(d.needs)})`);
-  }
-  if (typeof d.compute !== 'function') throw new UserError(`defineMeasure ${name}: compute(ctx) must be a function returning { value, note? }`);
-  const measure: MeasureDef = { ...(d as MeasureDef), needs: [...needs] };
-  // in rank order: after every measure of lower or equal rank (user measures go last, in definition order)
-  let i = MEASURES.length;
-  while (i > 0 && rank(MEASURES[i - 1].name) > rank(name)) i--;
-  MEASURES.splice(i, 0, measure);
-  MEASURE_NAMES.splice(i, 0, name);
-}
-// ---- end defineMeasure -------------------------------------------------------------------------------
-
-export const DEFAULTS = {
-  marginEps: 0.05,
-  alpha: 5e-4,
-  samples: 10,
-  seed: 1,
-  delta: 0.05,
-  sharpnessTarget: 0.05,
-  sharpnessPoints: 5000,
-  sharpnessSteps: 20,
-  sigmaSteps: 15,
-  sigmaMax: 2,
-  accuracyDrop: 0.1,
-  accuracyTol: 0.01,
-};
 
 /** Parse a comma-separated list of measure names; unknown names are a UserError listing the valid ones. */
 export function parseMeasureList(list: string | string[]): string[] {
@@ -151,39 +67,15 @@ export function parseMeasureList(list: string | string[]): string[] {
   return [...new Set(names)];
 }
 
-function check(ok: boolean, msg: string) {
-  if (!ok) throw new UserError(msg);
-}
-
+/** Every option filled in (its default) and checked, a plugin's too; an unknown option is a UserError. */
 export function resolveOptions(o: MeasureOptions = {}): ResolvedOptions {
-  const r: ResolvedOptions = {
+  const values = resolveOptionValues(o, ['measures', 'initial', 'initialMissing']);
+  return {
+    ...values,
     measures: o.measures ? parseMeasureList(o.measures) : [...MEASURE_NAMES],
-    marginEps: o.marginEps ?? DEFAULTS.marginEps,
-    alpha: o.alpha ?? DEFAULTS.alpha,
-    samples: o.samples ?? DEFAULTS.samples,
-    seed: o.seed ?? DEFAULTS.seed,
-    delta: o.delta ?? DEFAULTS.delta,
-    alphaGrid: o.alphaGrid ?? alphaGrid(),
-    sharpnessTarget: o.sharpnessTarget ?? DEFAULTS.sharpnessTarget,
-    sharpnessPoints: o.sharpnessPoints ?? DEFAULTS.sharpnessPoints,
-    sharpnessSteps: o.sharpnessSteps ?? DEFAULTS.sharpnessSteps,
-    sigmaSteps: o.sigmaSteps ?? DEFAULTS.sigmaSteps,
-    sigmaMax: o.sigmaMax ?? DEFAULTS.sigmaMax,
-    accuracyDrop: o.accuracyDrop ?? DEFAULTS.accuracyDrop,
-    accuracyTol: o.accuracyTol ?? DEFAULTS.accuracyTol,
     initial: o.initial ?? null,
     initialMissing: o.initialMissing ?? 'no initial weights were given',
-  };
-  check(r.marginEps > 0 && r.marginEps <= 1, `margin ε must be in (0, 1] (got ${r.marginEps})`);
-  check(r.alpha > 0 && Number.isFinite(r.alpha), `α must be positive (got ${r.alpha})`);
-  check(Number.isInteger(r.samples) && r.samples >= 1, `the number of samples must be a whole number ≥ 1 (got ${r.samples})`);
-  check(r.delta > 0 && r.delta < 1, `δ must be in (0, 1) (got ${r.delta})`);
-  check(r.alphaGrid.length >= 1 && r.alphaGrid.every((a) => a > 0 && Number.isFinite(a)), 'the α grid must hold positive numbers');
-  check(r.sharpnessTarget > 0 && r.sharpnessTarget < 1, `the sharpness target must be in (0, 1) (got ${r.sharpnessTarget})`);
-  check(Number.isInteger(r.sharpnessPoints) && r.sharpnessPoints >= 1, `sharpness points must be a whole number ≥ 1 (got ${r.sharpnessPoints})`);
-  check(Number.isInteger(r.sharpnessSteps) && r.sharpnessSteps >= 0, `sharpness steps must be a whole number ≥ 0 (got ${r.sharpnessSteps})`);
-  check(Number.isInteger(r.sigmaSteps) && r.sigmaSteps >= 1, `σ bisection steps must be a whole number ≥ 1 (got ${r.sigmaSteps})`);
-  return r;
+  } as ResolvedOptions;
 }
 
 const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
@@ -211,8 +103,6 @@ export function checkDataMatchesNetwork(net: Network, data: Dataset): void {
   }
 }
 
-const quietProgress: Progress = { update() {}, log() {}, done() {} };
-
 /**
  * Compute the selected measures of `net` on the training set `data` (null: only the measures that need no
  * data are numbers; the rest are null with a note).
@@ -233,53 +123,14 @@ export async function computeMeasures(net: Network, data: Dataset | null, option
   if (data) checkDataMatchesNetwork(net, data);
   if (data && data.n === 0) throw new UserError(`the data (${data.name}) has no examples`);
   if (o.initial) checkSameArchitecture(net, o.initial);
-  const notes: string[] = [];
-  const components: Record<string, unknown> = {};
-  const curve: PacBayesPoint[] = [];
-  const memos = new Map<string, Promise<unknown>>();
-  let evaluator: Promise<Evaluator> | null = null;
-  const ctx: MeasureContext = {
-    net,
-    data,
-    initial: o.initial,
-    options: o,
-    components,
-    curve,
-    note(text) {
-      if (!notes.includes(text)) notes.push(text);
-    },
-    memo<T>(key: string, fn: () => T | Promise<T>): Promise<T> {
-      let p = memos.get(key) as Promise<T> | undefined;
-      if (!p) {
-        p = Promise.resolve().then(fn);
-        memos.set(key, p);
-      }
-      return p;
-    },
-    evaluator() {
-      evaluator ??= (async () => {
-        const d = data!;
-        const full = { x: d.x, y: d.y, n: d.n };
-        const sharp = d.n <= o.sharpnessPoints ? full : (() => {
-          const s = take(d, subsetIndices(d.n, o.sharpnessPoints, o.seed, 'sharpness points'));
-          return { x: s.x, y: s.y, n: s.n };
-        })();
-        return createEvaluator(net, full, sharp, o.seed);
-      })();
-      return evaluator;
-    },
-    progress(label, total) {
-      return progress ? progress(label, total) : quietProgress;
-    },
-  };
-
-  const widths = weightLayers(net).map((l) => (l.kind === 'dense' ? l.outSize : l.outShape[0] * l.outShape[1] * l.outShape[2]));
-  components.widths = widths;
+  const session = new Session(net, data, o, progress);
+  // the widths are always in the report: the figures read them
+  await session.quantity(widths);
   if (weightLayers(net).some((l) => l.bias)) {
-    ctx.note('biases are weights from an always-on unit: norms use the augmented [W_i | b_i], path sums include paths that start at a bias, and the perturbations of sharpness and PAC-Bayes perturb them too');
+    session.note('biases are weights from an always-on unit: norms use the augmented [W_i | b_i], path sums include paths that start at a bias, and the perturbations of sharpness and PAC-Bayes perturb them too');
   }
   if (weightLayers(net).some((l) => l.kind === 'conv2d')) {
-    ctx.note('convolutions are measured as the linear operators they are on their input shape (h_i = height × width × channels of the output)');
+    session.note('convolutions are measured as the linear operators they are on their input shape (h_i = height × width × channels of the output)');
   }
 
   const measures: Record<string, number | null> = {};
@@ -291,19 +142,30 @@ export async function computeMeasures(net: Network, data: Dataset | null, option
       let result;
       if (def.needs.includes('data') && !data) result = { value: null, note: 'needs the training data' };
       else if (def.needs.includes('initial') && !o.initial) result = { value: null, note: o.initialMissing };
-      else result = await def.compute(ctx);
+      else result = await def.compute(session.context(`measure ${def.name}`, def));
       timings[def.name] = Math.round(performance.now() - t0);
       let { value, note } = result;
+      if (result.log10 !== undefined) {
+        const log10 = result.log10;
+        session.components[LOG10.name] = { ...(LOG10.read(session.components) ?? {}), [def.name]: log10 !== null && Number.isFinite(log10) ? log10 : null };
+      }
       if (value !== null && !Number.isFinite(value)) {
         note = `the value is not finite (${value})`;
         value = null;
       }
-      if (value === null) ctx.note(`${def.name} is null: ${note ?? 'no reason given'}`);
+      if (value === null) session.note(`${def.name} is null: ${note ?? 'no reason given'}`);
       measures[def.name] = value;
     }
   } finally {
-    const pending = evaluator as Promise<Evaluator> | null; // assigned inside ctx.evaluator()
-    if (pending) await pending.then((ev) => ev.close(), () => undefined);
+    await session.dispose();
   }
-  return { measures, components, pac_bayes_curve: curve, notes, timings_ms: timings };
+  const curve = session.computed(alphaCurve);
+  return {
+    measures,
+    components: session.components,
+    pac_bayes_curve: curve ? (await curve).points : [],
+    notes: session.notes,
+    timings_ms: timings,
+    quantity_timings_ms: session.quantityTimings,
+  };
 }

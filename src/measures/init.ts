@@ -16,10 +16,10 @@
 import { UserError } from '../errors.js';
 import { Network, weightLayers } from '../models/network.js';
 import { weightDifference } from './linear.js';
-import { fromLog10, withPositiveMargin } from './margin.js';
+import { defineMeasure } from './define.js';
+import { fromLog10, gamma, withPositiveMargin } from './margin.js';
 import { frobeniusNorm, groupNorm } from './norms.js';
-import { spectralNormsOf } from './spectral.js';
-import type { MeasureDef } from './types.js';
+import { spectralNorms } from './spectral.js';
 
 function describe(net: Network): string {
   return weightLayers(net)
@@ -77,27 +77,30 @@ export function logBartlett(spectral: number[], group21: number[], gamma: number
   return logProd + 3 * Math.log10(sum) - 2 * Math.log10(gamma);
 }
 
-export const measures: MeasureDef[] = [
-  {
+export const measures = [
+  defineMeasure({
     name: 'dist_from_init',
     summary: '√Σ ‖W_i − W_i⁰‖_F² (Frobenius distance from the initial weights)',
     needs: ['weights', 'initial'],
+    components: ['dist_from_init_layers', 'param_dist_from_init'],
     compute(ctx) {
       const per = layerDistances(ctx.net, ctx.initial!);
-      ctx.components.dist_from_init_layers = per;
-      ctx.components.param_dist_from_init = parameterDistance(ctx.net, ctx.initial!);
+      ctx.set('dist_from_init_layers', per);
+      ctx.set('param_dist_from_init', parameterDistance(ctx.net, ctx.initial!));
       return { value: Math.sqrt(per.reduce((a, d) => a + d * d, 0)) };
     },
-  },
-  {
+  }),
+  defineMeasure({
     name: 'bartlett_spectral',
     summary: '∏‖W_i‖₂² (Σ (‖(W_i−W_i⁰)ᵀ‖_{2,1}/‖W_i‖₂)^{2/3})³ / γ²',
-    needs: ['weights', 'data', 'initial'],
+    reads: [spectralNorms, gamma],
+    needs: ['initial'],
+    components: ['bartlett_l21_norms'],
     async compute(ctx) {
-      const spectral = await spectralNormsOf(ctx);
+      const spectral = await ctx.read(spectralNorms);
       const group = bartlettGroupNorms(ctx.net, ctx.initial!);
-      ctx.components.bartlett_l21_norms = group;
-      return withPositiveMargin(ctx, (gamma) => fromLog10(ctx, 'bartlett_spectral', logBartlett(spectral, group, gamma)));
+      ctx.set('bartlett_l21_norms', group);
+      return withPositiveMargin(await ctx.read(gamma), (g) => fromLog10('bartlett_spectral', logBartlett(spectral, group, g)));
     },
-  },
+  }),
 ];

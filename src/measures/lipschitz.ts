@@ -16,9 +16,9 @@
  */
 import { countParams, weightLayers } from '../models/network.js';
 import { poolLipschitzBound } from './linear.js';
-import { withPositiveMargin } from './margin.js';
-import { spectralNormsOf } from './spectral.js';
-import type { MeasureContext, MeasureDef } from './types.js';
+import { defineMeasure, defineQuantity } from './define.js';
+import { gamma, withPositiveMargin } from './margin.js';
+import { spectralNorms } from './spectral.js';
 
 export interface DiameterEstimate {
   /** A true distance between two of the points (the estimate used). */
@@ -59,9 +59,13 @@ export function diameterEstimate(x: ArrayLike<number>, n: number, size: number, 
 }
 
 /** log10 ∏‖W_i‖_2 · (pool factors > 1). */
-async function logLipschitz(ctx: MeasureContext): Promise<number> {
-  return ctx.memo('log_lipschitz', async () => {
-    const norms = await spectralNormsOf(ctx);
+export const logLipschitz = defineQuantity({
+  name: 'log_lipschitz',
+  summary: 'log10 ∏‖W_i‖₂ (× the ℓ2 bound of overlapping pooling)',
+  reads: [spectralNorms],
+  components: ['lipschitz_pool_factor'],
+  async compute(ctx) {
+    const norms = await ctx.read(spectralNorms);
     let log = 0;
     for (const s of norms) log += Math.log10(s);
     let poolFactor = 1;
@@ -70,56 +74,67 @@ async function logLipschitz(ctx: MeasureContext): Promise<number> {
       ctx.note(`lipschitz includes a factor ${poolFactor.toPrecision(4)} for overlapping pooling windows (their ℓ2 Lipschitz bound exceeds 1)`);
       log += Math.log10(poolFactor);
     }
-    ctx.components.lipschitz_pool_factor = poolFactor;
+    ctx.set('lipschitz_pool_factor', poolFactor);
     return log;
-  });
-}
+  },
+});
 
-export const measures: MeasureDef[] = [
-  {
+/** diam(X) of the training inputs, by farthest-point sweeps (see the file's comment). */
+export const diameter = defineQuantity({
+  name: 'diameter',
+  summary: 'diam(X): the largest distance between training inputs, by 4 farthest-point sweeps',
+  needs: ['data'],
+  components: ['diameter', 'diameter_upper'],
+  compute(ctx) {
+    const data = ctx.data!;
+    const d = diameterEstimate(data.x, data.n, data.shape[0] * data.shape[1] * data.shape[2]);
+    ctx.set('diameter', d.lower);
+    ctx.set('diameter_upper', d.upper);
+    ctx.note(
+      `lipschitz_capacity_log10: diam(X) estimated by 4 farthest-point sweeps over the training inputs: ${d.lower.toPrecision(5)} (a true pairwise distance; the diameter is at most ${d.upper.toPrecision(5)})`,
+    );
+    return d.lower;
+  },
+});
+
+export const measures = [
+  defineMeasure({
     name: 'params',
     summary: 'number of weights (biases included)',
     needs: ['weights'],
     compute: (ctx) => ({ value: countParams(ctx.net) }),
-  },
-  {
+  }),
+  defineMeasure({
     name: 'vc_dim',
     summary: 'd · params',
     needs: ['weights'],
     compute: (ctx) => ({ value: weightLayers(ctx.net).length * countParams(ctx.net) }),
-  },
-  {
+  }),
+  defineMeasure({
     name: 'lipschitz',
     summary: '∏ ‖W_i‖₂ (upper bound on the ℓ2 Lipschitz constant)',
-    needs: ['weights'],
+    reads: [logLipschitz],
     async compute(ctx) {
-      const log = await logLipschitz(ctx);
+      const log = await ctx.read(logLipschitz);
       const v = 10 ** log;
-      ((ctx.components.log10 ??= {}) as Record<string, number>).lipschitz = log;
-      return Number.isFinite(v) ? { value: v } : { value: null, note: `lipschitz = 10^${log.toFixed(2)} is beyond the float64 range; its log10 is in components.log10.lipschitz` };
+      return Number.isFinite(v)
+        ? { value: v, log10: log }
+        : { value: null, note: `lipschitz = 10^${log.toFixed(2)} is beyond the float64 range; its log10 is in components.log10.lipschitz`, log10: log };
     },
-  },
-  {
+  }),
+  defineMeasure({
     name: 'lipschitz_capacity_log10',
     summary: 'n · log10(lipschitz · diam(X) / γ)',
-    needs: ['weights', 'data'],
+    reads: [diameter, logLipschitz, gamma],
     async compute(ctx) {
       const data = ctx.data!;
       const size = data.shape[0] * data.shape[1] * data.shape[2];
-      const diam = await ctx.memo('diameter', () => {
-        const d = diameterEstimate(data.x, data.n, size);
-        ctx.components.diameter = d.lower;
-        ctx.components.diameter_upper = d.upper;
-        ctx.note(
-          `lipschitz_capacity_log10: diam(X) estimated by 4 farthest-point sweeps over the training inputs: ${d.lower.toPrecision(5)} (a true pairwise distance; the diameter is at most ${d.upper.toPrecision(5)})`,
-        );
-        return d.lower;
-      });
-      const log = await logLipschitz(ctx);
-      return withPositiveMargin(ctx, (gamma) => {
+      const diam = await ctx.read(diameter);
+      const log = await ctx.read(logLipschitz);
+      return withPositiveMargin(await ctx.read(gamma), (g) => {
         if (!(diam > 0)) return { value: null, note: 'lipschitz_capacity_log10: all training inputs are equal (diam(X) = 0)' };
-        return { value: size * (log + Math.log10(diam) - Math.log10(gamma)) };
+        return { value: size * (log + Math.log10(diam) - Math.log10(g)) };
       });
     },
-  },
+  }),
 ];

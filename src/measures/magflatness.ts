@@ -31,10 +31,11 @@
 import { parameterArrays } from '../models/network.js';
 import type { Progress } from '../util/progress.js';
 import { Rng, deriveSeed } from '../util/random.js';
-import { MAG_EPSILON, type Evaluator } from './evaluator.js';
+import { defineMeasure } from './define.js';
+import { MAG_EPSILON, evaluator, type Evaluator } from './evaluator.js';
 import { projectedSignStep, stepSize } from './sharpness.js';
 import { bisectScale, type BisectOptions, type BisectResult } from './pacbayes.js';
-import type { MeasureContext, MeasureDef } from './types.js';
+import type { ComputeContext } from './types.js';
 
 /** The upper end of the α′ bisection interval. */
 export const MAG_ALPHA_MAX = 2;
@@ -111,14 +112,17 @@ export async function sharpnessMagAlpha(ev: Evaluator, weights: Float32Array[], 
   return bisectScale(dropAt, opts, progress, 'α′');
 }
 
-const tooSmall = (ctx: MeasureContext) =>
-  `even α′ = ${(MAG_ALPHA_MAX / 2 ** ctx.options.sigmaSteps).toPrecision(3)} lowers the training accuracy by more than ${ctx.options.accuracyDrop} (α′ = 0 would give an infinite flatness)`;
+/** The options of the two searches, as the measures declare them. */
+const SEARCH_OPTIONS = ['samples', 'sigmaSteps', 'accuracyDrop', 'accuracyTol', 'sharpnessSteps', 'seed'] as const;
+type SearchOptions = { sigmaSteps: number; accuracyDrop: number; accuracyTol: number };
 
-function report(ctx: MeasureContext, name: string, r: BisectResult, how: string): void {
-  const o = ctx.options;
-  ctx.components[`${name}_alpha`] = r.scale;
-  ctx.components[`${name}_drop`] = r.drop;
-  ctx.components[`${name}_steps`] = r.steps;
+const tooSmall = (o: SearchOptions) =>
+  `even α′ = ${(MAG_ALPHA_MAX / 2 ** o.sigmaSteps).toPrecision(3)} lowers the training accuracy by more than ${o.accuracyDrop} (α′ = 0 would give an infinite flatness)`;
+
+function report(ctx: ComputeContext<any, any>, o: SearchOptions, name: string, r: BisectResult, how: string): void {
+  ctx.set(`${name}_alpha`, r.scale);
+  ctx.set(`${name}_drop`, r.drop);
+  ctx.set(`${name}_steps`, r.steps);
   ctx.note(
     r.withinTolerance
       ? `${name}: α′ = ${r.scale.toPrecision(4)}, accuracy drop ${r.drop.toFixed(4)} (target ${o.accuracyDrop} ± ${o.accuracyTol}) after ${r.steps} bisection steps on [0, ${MAG_ALPHA_MAX}], ${how}`
@@ -126,31 +130,37 @@ function report(ctx: MeasureContext, name: string, r: BisectResult, how: string)
   );
 }
 
-export const measures: MeasureDef[] = [
-  {
+const written = (name: string) => ['alpha', 'drop', 'steps'].map((c) => `${name}_${c}`);
+
+export const measures = [
+  defineMeasure({
     name: 'pac_bayes_mag_flatness',
     summary: "1/α′², α′ largest with ν ~ N(0, α′²w² + ε²) (ε = 1e-3) lowering training accuracy by ≤ 0.1 (bisection)",
-    needs: ['weights', 'data'],
+    reads: [evaluator],
+    options: SEARCH_OPTIONS,
+    components: written('pac_bayes_mag'),
     slow: true,
     sweepOptIn: true,
     async compute(ctx) {
-      const ev = await ctx.evaluator();
+      const ev = await ctx.read(evaluator);
       const o = ctx.options;
       const progress = ctx.progress('pac-bayes mag α′', o.sigmaSteps);
       const r = await pacBayesMagAlpha(ev, { samples: o.samples, max: MAG_ALPHA_MAX, steps: o.sigmaSteps, drop: o.accuracyDrop, tol: o.accuracyTol }, progress);
       progress.done();
-      report(ctx, 'pac_bayes_mag', r, `K = ${o.samples} samples of ν ~ N(0, α′²w² + ε²), ε = ${MAG_EPSILON}`);
-      return r.scale > 0 ? { value: 1 / (r.scale * r.scale) } : { value: null, note: `pac_bayes_mag_flatness: ${tooSmall(ctx)}` };
+      report(ctx, o, 'pac_bayes_mag', r, `K = ${o.samples} samples of ν ~ N(0, α′²w² + ε²), ε = ${MAG_EPSILON}`);
+      return r.scale > 0 ? { value: 1 / (r.scale * r.scale) } : { value: null, note: `pac_bayes_mag_flatness: ${tooSmall(o)}` };
     },
-  },
-  {
+  }),
+  defineMeasure({
     name: 'sharpness_mag_flatness',
     summary: '1/α′², α′ largest with the worst ν in |ν| ≤ α′|w| + ε (sign-gradient ascent of the cross-entropy) lowering training accuracy by ≤ 0.1',
-    needs: ['weights', 'data'],
+    reads: [evaluator],
+    options: SEARCH_OPTIONS,
+    components: written('sharpness_mag'),
     slow: true,
     sweepOptIn: true,
     async compute(ctx) {
-      const ev = await ctx.evaluator();
+      const ev = await ctx.read(evaluator);
       const o = ctx.options;
       const progress = ctx.progress('sharpness mag α′', o.sigmaSteps);
       const r = await sharpnessMagAlpha(
@@ -161,8 +171,8 @@ export const measures: MeasureDef[] = [
       );
       progress.done();
       const pts = ev.nSharp === ctx.data!.n ? `all ${ev.nSharp} points` : `a fixed seeded subset of ${ev.nSharp} of the ${ctx.data!.n} points`;
-      report(ctx, 'sharpness_mag', r, `${o.sharpnessSteps} projected sign-gradient steps of the cross-entropy on ${pts} per α′, box |ν| ≤ α′|w| + ${MAG_EPSILON}`);
-      return r.scale > 0 ? { value: 1 / (r.scale * r.scale) } : { value: null, note: `sharpness_mag_flatness: ${tooSmall(ctx)}` };
+      report(ctx, o, 'sharpness_mag', r, `${o.sharpnessSteps} projected sign-gradient steps of the cross-entropy on ${pts} per α′, box |ν| ≤ α′|w| + ${MAG_EPSILON}`);
+      return r.scale > 0 ? { value: 1 / (r.scale * r.scale) } : { value: null, note: `sharpness_mag_flatness: ${tooSmall(o)}` };
     },
-  },
+  }),
 ];

@@ -10,7 +10,8 @@
 import type { Dataset } from '../data/types.js';
 import { logits as engineLogits } from '../engine/programs.js';
 import { parameterArrays, type Network } from '../models/network.js';
-import type { MeasureContext, MeasureDef, MeasureResult } from './types.js';
+import { defineMeasure, defineQuantity } from './define.js';
+import type { MeasureResult } from './types.js';
 
 export interface Evaluation {
   /** Margin of every point, in data order. */
@@ -74,60 +75,77 @@ export function marginQuantile(margins: ArrayLike<number>, eps: number): { gamma
   return { gamma: sorted[k - 1], k };
 }
 
-/** The evaluation of the network on ctx.data (memoised). */
-export function evaluationOf(ctx: MeasureContext): Promise<Evaluation> {
-  return ctx.memo('evaluation', async () => {
+/** The evaluation of the network on the training set: every margin, the cross-entropy, the 0/1 error. */
+export const evaluation = defineQuantity({
+  name: 'evaluation',
+  summary: 'margins, cross-entropy and 0/1 error of the network on the training set',
+  needs: ['weights', 'data'],
+  components: ['m', 'train_loss', 'train_error'],
+  async compute(ctx) {
     const ev = await evaluateNetwork(ctx.net, ctx.data!);
-    ctx.components.m = ev.m;
-    ctx.components.train_loss = ev.loss;
-    ctx.components.train_error = ev.error;
+    ctx.set('m', ev.m);
+    ctx.set('train_loss', ev.loss);
+    ctx.set('train_error', ev.error);
     return ev;
-  });
+  },
+});
+
+export interface Gamma {
+  /** γ: the k-th smallest training margin */
+  gamma: number;
+  k: number;
+  /** the ε it was read at */
+  eps: number;
 }
 
-/** γ of ctx.data at ε = options.marginEps (memoised). */
-export function gammaOf(ctx: MeasureContext): Promise<number> {
-  return ctx.memo('gamma', async () => {
-    const ev = await evaluationOf(ctx);
-    const { gamma, k } = marginQuantile(ev.margins, ctx.options.marginEps);
-    ctx.components.margin_eps = ctx.options.marginEps;
-    ctx.components.margin_k = k;
-    return gamma;
-  });
-}
+/** γ of the training set at ε = marginEps. */
+export const gamma = defineQuantity({
+  name: 'gamma',
+  summary: 'γ: the ⌈ε·m⌉-th smallest training margin',
+  reads: [evaluation],
+  options: ['marginEps'],
+  components: ['margin_eps', 'margin_k'],
+  async compute(ctx): Promise<Gamma> {
+    const ev = await ctx.read(evaluation);
+    const eps = ctx.options.marginEps;
+    const { gamma, k } = marginQuantile(ev.margins, eps);
+    ctx.set('margin_eps', eps);
+    ctx.set('margin_k', k);
+    return { gamma, k, eps };
+  },
+});
 
 export const MARGIN_NOT_POSITIVE = 'margin not positive: the network misclassifies more than ε of the training set';
 
 /** Run f(γ) when γ > 0; else null with the documented reason. */
-export async function withPositiveMargin(ctx: MeasureContext, f: (gamma: number) => MeasureResult | Promise<MeasureResult>): Promise<MeasureResult> {
-  const gamma = await gammaOf(ctx);
-  if (!(gamma > 0)) {
-    return { value: null, note: `${MARGIN_NOT_POSITIVE} (γ = ${gamma.toPrecision(4)} at ε = ${ctx.options.marginEps})` };
+export function withPositiveMargin(g: Gamma, f: (gamma: number) => MeasureResult): MeasureResult {
+  if (!(g.gamma > 0)) {
+    return { value: null, note: `${MARGIN_NOT_POSITIVE} (γ = ${g.gamma.toPrecision(4)} at ε = ${g.eps})` };
   }
-  return f(gamma);
+  return f(g.gamma);
 }
 
 /**
- * A measure computed as its log10 (products of many norms overflow easily): records components.log10[name]
- * and returns 10^log10, or null with a note if that is beyond the float64 range.
+ * A measure computed as its log10 (products of many norms overflow easily): 10^log10 with the log10 (kept
+ * in components.log10[name] by computeMeasures), or null with a note if that is beyond the float64 range.
  */
-export function fromLog10(ctx: MeasureContext, name: string, log10: number): MeasureResult {
-  const logs = (ctx.components.log10 ??= {}) as Record<string, number | null>;
-  logs[name] = Number.isFinite(log10) ? log10 : null;
-  if (log10 === -Infinity) return { value: 0 };
-  if (!Number.isFinite(log10)) return { value: null, note: `${name} is not finite (a norm is infinite or NaN)` };
+export function fromLog10(name: string, log10: number): MeasureResult {
+  const log = Number.isFinite(log10) ? log10 : null;
+  if (log10 === -Infinity) return { value: 0, log10: log };
+  if (!Number.isFinite(log10)) return { value: null, note: `${name} is not finite (a norm is infinite or NaN)`, log10: log };
   const v = 10 ** log10;
-  if (!Number.isFinite(v)) return { value: null, note: `${name} = 10^${log10.toFixed(2)} is beyond the float64 range; its log10 is in components.log10.${name}` };
-  return { value: v };
+  if (!Number.isFinite(v)) return { value: null, note: `${name} = 10^${log10.toFixed(2)} is beyond the float64 range; its log10 is in components.log10.${name}`, log10: log };
+  return { value: v, log10: log };
 }
 
-export const measures: MeasureDef[] = [
-  {
+export const measures = [
+  defineMeasure({
     name: 'margin',
     summary: 'γ: the ⌈ε·m⌉-th smallest training margin f(x)[y] − max_{j≠y} f(x)[j]',
-    needs: ['weights', 'data'],
+    reads: [gamma],
+    needs: ['weights'],
     async compute(ctx) {
-      return { value: await gammaOf(ctx) };
+      return { value: (await ctx.read(gamma)).gamma };
     },
-  },
+  }),
 ];

@@ -12,8 +12,9 @@
  */
 import { weightLayers, type WeightLayer } from '../models/network.js';
 import { Matrix, Weights, isMatrix, matrixRowNorms, unitNorms, unitsOf, vectorNorm } from './linear.js';
-import { fromLog10, withPositiveMargin } from './margin.js';
-import type { MeasureContext, MeasureDef } from './types.js';
+import { FRO_NORMS, WIDTHS } from './components.js';
+import { defineMeasure, defineQuantity } from './define.js';
+import { fromLog10, gamma, withPositiveMargin } from './margin.js';
 
 /**
  * ℓ_{p,q} group norm (p, q ∈ [1, ∞]): ‖(‖w_1‖_p, …, ‖w_h‖_p)‖_q over the units' incoming weight vectors w_u.
@@ -30,19 +31,31 @@ export function frobeniusNorm(l: WeightLayer, w?: Weights): number {
   return groupNorm(l, 2, 2, w);
 }
 
-export function widthsOf(ctx: MeasureContext): number[] {
-  const widths = weightLayers(ctx.net).map(unitsOf);
-  ctx.components.widths = widths;
-  return widths;
-}
+/** h_i: the number of units of each weight layer (always in the report: the figures read it). */
+export const widths = defineQuantity({
+  name: 'widths',
+  summary: 'h_i: the units of each weight layer',
+  needs: ['weights'],
+  components: [WIDTHS],
+  compute(ctx) {
+    const w = weightLayers(ctx.net).map(unitsOf);
+    ctx.set(WIDTHS, w);
+    return w;
+  },
+});
 
-export function froNormsOf(ctx: MeasureContext): Promise<number[]> {
-  return ctx.memo('fro_norms', () => {
+/** ‖W_i‖_F of every weight layer. */
+export const froNorms = defineQuantity({
+  name: 'fro_norms',
+  summary: '‖W_i‖_F of every weight layer',
+  needs: ['weights'],
+  components: [FRO_NORMS],
+  compute(ctx) {
     const norms = weightLayers(ctx.net).map((l) => frobeniusNorm(l));
-    ctx.components.fro_norms = norms;
+    ctx.set(FRO_NORMS, norms);
     return norms;
-  });
-}
+  },
+});
 
 /** log10 of (1/γ²) ∏ c·n_i² */
 export function logProductOverMargin(norms: number[], factor: number, gamma: number): number {
@@ -51,25 +64,26 @@ export function logProductOverMargin(norms: number[], factor: number, gamma: num
   return log;
 }
 
-export const measures: MeasureDef[] = [
-  {
+export const measures = [
+  defineMeasure({
     name: 'l2',
     summary: '(1/γ²) ∏ 4‖W_i‖_F²',
-    needs: ['weights', 'data'],
+    reads: [froNorms, gamma],
     async compute(ctx) {
-      widthsOf(ctx);
-      const norms = await froNormsOf(ctx);
-      return withPositiveMargin(ctx, (gamma) => fromLog10(ctx, 'l2', logProductOverMargin(norms, 4, gamma)));
+      const norms = await ctx.read(froNorms);
+      return withPositiveMargin(await ctx.read(gamma), (g) => fromLog10('l2', logProductOverMargin(norms, 4, g)));
     },
-  },
-  {
+  }),
+  defineMeasure({
     name: 'l1_inf',
     summary: '(1/γ²) ∏ 4‖W_i‖_{1,∞}², ‖W‖_{1,∞} = max over units of the ℓ1 norm of its incoming weights',
-    needs: ['weights', 'data'],
+    reads: [gamma],
+    needs: ['weights'],
+    components: ['l1_inf_norms'],
     async compute(ctx) {
       const norms = weightLayers(ctx.net).map((l) => groupNorm(l, 1, Infinity));
-      ctx.components.l1_inf_norms = norms;
-      return withPositiveMargin(ctx, (gamma) => fromLog10(ctx, 'l1_inf', logProductOverMargin(norms, 4, gamma)));
+      ctx.set('l1_inf_norms', norms);
+      return withPositiveMargin(await ctx.read(gamma), (g) => fromLog10('l1_inf', logProductOverMargin(norms, 4, g)));
     },
-  },
+  }),
 ];

@@ -31,7 +31,7 @@ import { Network, parameterArrays } from '../models/network.js';
 import type { Progress } from '../util/progress.js';
 import { Rng, deriveSeed } from '../util/random.js';
 import { klInverseUpper } from './pacbayes.js';
-import type { MeasureDef } from './types.js';
+import { defineMeasure } from './define.js';
 
 /** Adam steps on ρ. */
 export const OPT_STEPS = 1000;
@@ -324,12 +324,14 @@ export async function certify(
   return { bound, lambda, kl, qHat, uBar, samples: o.samples, m, wrong };
 }
 
-export const measures: MeasureDef[] = [
-  {
+export const measures = [
+  defineMeasure({
     name: 'pac_bayes_optimized',
     summary:
       'Dziugaite & Roy (2017): the PAC-Bayes-kl bound of the stochastic net Q = N(μ, diag s²) against P = N(w⁰, λI), μ and s optimised by gradient descent on a surrogate, λ on a grid (union bound), certified by kl inversion over Monte-Carlo samples',
     needs: ['weights', 'data', 'initial'],
+    options: ['delta', 'seed'],
+    components: ['lambda', 'kl', 'q_hat', 'u_bar', 'samples', 'steps', 's_rms', 'mean_shift', 'surrogate_first', 'surrogate_last'].map((c) => `pac_bayes_optimized_${c}`),
     slow: true,
     sweepOptIn: true,
     async compute(ctx) {
@@ -355,16 +357,16 @@ export const measures: MeasureDef[] = [
         }),
       );
       const pre = 'pac_bayes_optimized_';
-      ctx.components[`${pre}lambda`] = c.lambda;
-      ctx.components[`${pre}kl`] = c.kl;
-      ctx.components[`${pre}q_hat`] = c.qHat;
-      ctx.components[`${pre}u_bar`] = c.uBar;
-      ctx.components[`${pre}samples`] = c.samples;
-      ctx.components[`${pre}steps`] = o.steps;
-      ctx.components[`${pre}s_rms`] = Math.sqrt(s2 / p);
-      ctx.components[`${pre}mean_shift`] = Math.sqrt(shift);
-      ctx.components[`${pre}surrogate_first`] = trace[0] ?? null;
-      ctx.components[`${pre}surrogate_last`] = trace[trace.length - 1] ?? null;
+      ctx.set(`${pre}lambda`, c.lambda);
+      ctx.set(`${pre}kl`, c.kl);
+      ctx.set(`${pre}q_hat`, c.qHat);
+      ctx.set(`${pre}u_bar`, c.uBar);
+      ctx.set(`${pre}samples`, c.samples);
+      ctx.set(`${pre}steps`, o.steps);
+      ctx.set(`${pre}s_rms`, Math.sqrt(s2 / p));
+      ctx.set(`${pre}mean_shift`, Math.sqrt(shift));
+      ctx.set(`${pre}surrogate_first`, trace[0] ?? null);
+      ctx.set(`${pre}surrogate_last`, trace[trace.length - 1] ?? null);
       ctx.note(
         `pac_bayes_optimized (Dziugaite & Roy 2017): the error bound of the stochastic net Q = N(μ, diag s²), prior N(w⁰, λI); μ (from w; ‖μ − w‖ = ${Math.sqrt(shift).toPrecision(3)}) and s optimised by ${o.steps} Adam steps (lr ${o.lrMean} and ${o.lr}, batches of ${Math.min(o.batch, c.m)}) on CE/ln2 + √((KL + ln(2√m/δ) + ln J)/(2(m−1))), ` +
           `then λ = ${c.lambda.toPrecision(4)} (the grid value of least KL, J = ${o.grid.length}), KL = ${c.kl.toPrecision(5)}; q̂ = ${c.qHat.toPrecision(4)} over n = ${c.samples} sampled networks on m = ${c.m} points, ` +
@@ -372,5 +374,5 @@ export const measures: MeasureDef[] = [
       );
       return { value: c.bound };
     },
-  },
+  }),
 ];

@@ -39,52 +39,14 @@
  * The K samples are the same standard normals z_k for every α and σ (common random numbers; see
  * evaluator.ts), so the curve is smooth in α and the bisection sees a monotone drop.
  */
-import { UserError } from '../errors.js';
 import { parameterArrays } from '../models/network.js';
 import type { Progress } from '../util/progress.js';
-import type { Evaluator } from './evaluator.js';
-import type { MeasureContext, MeasureDef, PacBayesPoint } from './types.js';
+import { PAC_BAYES_ALPHA, PAC_BAYES_ALPHA_AT_EDGE } from './components.js';
+import { defineMeasure, defineQuantity } from './define.js';
+import { evaluator, type Evaluator } from './evaluator.js';
+import type { PacBayesPoint } from './types.js';
 
-/** n log-spaced values from lo to hi (default: the grid 1e-4 … 1e-1, 16 values). */
-export function alphaGrid(n = 16, lo = 1e-4, hi = 1e-1): number[] {
-  if (n === 1) return [lo];
-  return Array.from({ length: n }, (_, i) => 10 ** (Math.log10(lo) + ((Math.log10(hi) - Math.log10(lo)) * i) / (n - 1)));
-}
-
-/** The most values an α grid may have (every value costs K evaluations of the training error). */
-export const MAX_ALPHA_GRID = 1000;
-
-/**
- * The α grid of a "LO:HI:N" text (N log-spaced values from LO to HI; 0 < LO < HI, N a whole number
- * 2 … 1000) or of a comma list "a,b,c" (at least 2 positive, increasing numbers). A bad text is a
- * UserError starting "--alpha-grid: ".
- */
-export function parseAlphaGrid(text: string): number[] {
-  const bad = (why: string): never => {
-    throw new UserError(`--alpha-grid: ${why} (expected LO:HI:N, e.g. 1e-4:0.1:16, or a list of increasing α, e.g. 1e-3,1e-2,0.1)`);
-  };
-  const num = (v: string) => {
-    const x = Number(v.trim());
-    if (v.trim() === '' || !Number.isFinite(x)) bad(`"${v.trim()}" is not a number`);
-    return x;
-  };
-  const t = text.trim();
-  if (t.includes(':')) {
-    const parts = t.split(':');
-    if (parts.length !== 3) bad(`"${t}" is not LO:HI:N`);
-    const [lo, hi, n] = parts.map(num);
-    if (!(lo > 0 && hi > 0)) bad(`LO and HI must be positive (got ${lo} and ${hi})`);
-    if (!(lo < hi)) bad(`LO must be smaller than HI (got ${lo}:${hi})`);
-    if (!Number.isInteger(n) || n < 2 || n > MAX_ALPHA_GRID) bad(`N must be a whole number from 2 to ${MAX_ALPHA_GRID} (got ${parts[2].trim()})`);
-    return alphaGrid(n, lo, hi);
-  }
-  const values = t.split(',').map(num);
-  if (values.length < 2) bad(`"${t}" is one value; the grid needs at least 2`);
-  if (values.length > MAX_ALPHA_GRID) bad(`${values.length} values; at most ${MAX_ALPHA_GRID}`);
-  if (values.some((a) => !(a > 0))) bad(`every α must be positive (got ${t})`);
-  if (values.some((a, i) => i > 0 && !(a > values[i - 1]))) bad(`the values must increase (got ${t})`);
-  return values;
-}
+export { alphaGrid, parseAlphaGrid, MAX_ALPHA_GRID } from './alphagrid.js';
 
 /** An α for a note: 3 significant digits, exponent form below 1e-3 or from 1e4 ("1e-4", "0.1"). */
 function formatAlpha(a: number): string {
@@ -341,91 +303,107 @@ export async function pacBayesSigma(ev: Evaluator, opts: SigmaOptions, progress?
   return { sigma: r.scale, drop: r.drop, steps: r.steps, withinTolerance: r.withinTolerance };
 }
 
-function curveOf(ctx: MeasureContext): Promise<Curve> {
-  return ctx.memo('pac_bayes_curve', async () => {
-    const ev = await ctx.evaluator();
+/** The α-curve of the bound (the paper's bi-criteria plot), with m, the number of points it is computed on. */
+export const alphaCurve = defineQuantity({
+  name: 'pac_bayes_curve',
+  summary: 'expected sharpness, kl and the bound at every α of the grid (K samples each)',
+  reads: [evaluator],
+  options: ['alphaGrid', 'samples', 'delta'],
+  components: [
+    'train_error01', PAC_BAYES_ALPHA, 'pac_bayes_delta', 'pac_bayes_m', 'samples', 'expected_sharpness_std_error', PAC_BAYES_ALPHA_AT_EDGE,
+  ],
+  async compute(ctx): Promise<Curve & { m: number }> {
+    const ev = await ctx.read(evaluator);
     const { alphaGrid: grid, samples, delta } = ctx.options;
     const progress = ctx.progress('expected sharpness', grid.length * samples);
     const c = await pacBayesCurve(ev, parameterArrays(ctx.net), { grid, samples, m: ev.nFull, delta }, progress);
     progress.done();
-    ctx.curve.splice(0, ctx.curve.length, ...c.points);
     const best = c.points[c.best];
-    ctx.components.train_error01 = c.trainError;
-    ctx.components.pac_bayes_alpha = best.alpha;
-    ctx.components.pac_bayes_delta = delta;
-    ctx.components.pac_bayes_m = ev.nFull;
-    ctx.components.samples = samples;
-    ctx.components.expected_sharpness_std_error = best.std_error;
+    ctx.set('train_error01', c.trainError);
+    ctx.set(PAC_BAYES_ALPHA, best.alpha);
+    ctx.set('pac_bayes_delta', delta);
+    ctx.set('pac_bayes_m', ev.nFull);
+    ctx.set('samples', samples);
+    ctx.set('expected_sharpness_std_error', best.std_error);
     const edge = alphaEdge(grid, best.alpha);
-    ctx.components.pac_bayes_alpha_at_edge = edge ? edge.edge : null;
+    ctx.set(PAC_BAYES_ALPHA_AT_EDGE, edge ? edge.edge : null);
     ctx.note(
       `expected_sharpness, kl and pac_bayes are at α* = ${best.alpha.toPrecision(3)}, the α of the ${grid.length}-value grid with the smallest bound (δ = ${delta}, m = ${ev.nFull}); expected_sharpness is a Monte-Carlo mean over K = ${samples} samples of the 0/1 training error, std error ${best.std_error.toPrecision(3)}`,
     );
     if (edge) ctx.note(edge.note);
-    return c;
-  });
-}
+    return { ...c, m: ev.nFull };
+  },
+});
 
-function sigmaOf(ctx: MeasureContext): Promise<SigmaResult> {
-  return ctx.memo('pac_bayes_sigma', async () => {
-    const ev = await ctx.evaluator();
+/** The σ search of pac_bayes_sigma (and flatness). */
+export const sigmaSearch = defineQuantity({
+  name: 'sigma_search',
+  summary: 'the largest isotropic σ lowering the training accuracy by ≤ accuracyDrop (bisection)',
+  reads: [evaluator],
+  options: ['samples', 'sigmaMax', 'sigmaSteps', 'accuracyDrop', 'accuracyTol'],
+  components: ['pac_bayes_sigma_drop', 'pac_bayes_sigma_steps'],
+  async compute(ctx): Promise<SigmaResult> {
+    const ev = await ctx.read(evaluator);
     const o = ctx.options;
     const progress = ctx.progress('pac-bayes σ', o.sigmaSteps);
     const r = await pacBayesSigma(ev, { samples: o.samples, maxSigma: o.sigmaMax, steps: o.sigmaSteps, drop: o.accuracyDrop, tol: o.accuracyTol }, progress);
     progress.done();
-    ctx.components.pac_bayes_sigma_drop = r.drop;
-    ctx.components.pac_bayes_sigma_steps = r.steps;
+    ctx.set('pac_bayes_sigma_drop', r.drop);
+    ctx.set('pac_bayes_sigma_steps', r.steps);
     ctx.note(
       r.withinTolerance
         ? `pac_bayes_sigma: accuracy drop ${r.drop.toFixed(4)} (target ${o.accuracyDrop} ± ${o.accuracyTol}) after ${r.steps} bisection steps, K = ${o.samples}`
         : `pac_bayes_sigma: the drop never came within ${o.accuracyDrop} ± ${o.accuracyTol} in ${r.steps} bisection steps; the largest σ tried whose drop was ≤ ${o.accuracyDrop} is reported (drop ${r.drop.toFixed(4)}), K = ${o.samples}`,
     );
     return r;
-  });
-}
+  },
+});
 
-const sigmaTooSmall = (ctx: MeasureContext) =>
-  `even σ = ${(ctx.options.sigmaMax / 2 ** ctx.options.sigmaSteps).toPrecision(3)} lowers the training accuracy by more than ${ctx.options.accuracyDrop}`;
+const SIGMA_OPTIONS = ['sigmaMax', 'sigmaSteps', 'accuracyDrop'] as const;
+const sigmaTooSmall = (o: { sigmaMax: number; sigmaSteps: number; accuracyDrop: number }) =>
+  `even σ = ${(o.sigmaMax / 2 ** o.sigmaSteps).toPrecision(3)} lowers the training accuracy by more than ${o.accuracyDrop}`;
 
-export const measures: MeasureDef[] = [
-  {
+export const measures = [
+  defineMeasure({
     name: 'expected_sharpness',
     summary: 'E_ν[L̂₀₁(w+ν)] − L̂₀₁(w), ν ~ N(0, (α(10|w|+1))²), at the α* of pac_bayes',
-    needs: ['weights', 'data'],
+    reads: [alphaCurve],
     slow: true,
     async compute(ctx) {
-      const c = await curveOf(ctx);
+      const c = await ctx.read(alphaCurve);
       return { value: c.points[c.best].expected_sharpness };
     },
-  },
-  {
+  }),
+  defineMeasure({
     name: 'kl',
     summary: 'Σ w²/(2σ²), σ = α*(10|w|+1)',
-    needs: ['weights', 'data'],
+    reads: [alphaCurve],
     slow: true,
     async compute(ctx) {
-      const c = await curveOf(ctx);
+      const c = await ctx.read(alphaCurve);
       return { value: c.points[c.best].kl };
     },
-  },
-  {
+  }),
+  defineMeasure({
     name: 'pac_bayes',
     summary: 'min over the α grid of L̂₀₁ + expected_sharpness + 4√((kl + ln|G| + ln(2m/δ))/m)',
-    needs: ['weights', 'data'],
+    reads: [alphaCurve],
     slow: true,
     async compute(ctx) {
-      const c = await curveOf(ctx);
+      const c = await ctx.read(alphaCurve);
       return { value: c.points[c.best].bound };
     },
-  },
-  {
+  }),
+  defineMeasure({
     name: 'pac_bayes_kl',
     summary: 'min over the α grid of kl⁻¹(ū, (kl + ln|G| + ln(4√m/δ))/m), ū = kl⁻¹(q̂, (ln|G| + ln(4/δ))/K) bounding the Monte-Carlo Q-error q̂',
-    needs: ['weights', 'data'],
+    reads: [alphaCurve],
+    options: ['samples', 'delta'],
+    components: ['pac_bayes_kl_alpha', 'pac_bayes_kl_alpha_at_edge', 'pac_bayes_kl_q_error', 'pac_bayes_kl_sample_bound'],
     slow: true,
     async compute(ctx) {
-      const c = await curveOf(ctx);
-      const m = (await ctx.evaluator()).nFull;
+      const c = await ctx.read(alphaCurve);
+      const m = c.m;
       const { samples, delta } = ctx.options;
       const g = c.points.length;
       let best = -1;
@@ -438,10 +416,10 @@ export const measures: MeasureDef[] = [
       const r = bestR!;
       const alpha = c.points[best].alpha;
       const edge = alphaEdge(c.points.map((p) => p.alpha), alpha);
-      ctx.components.pac_bayes_kl_alpha = alpha;
-      ctx.components.pac_bayes_kl_alpha_at_edge = edge ? edge.edge : null;
-      ctx.components.pac_bayes_kl_q_error = c.qErrors[best];
-      ctx.components.pac_bayes_kl_sample_bound = r.sampleBound;
+      ctx.set('pac_bayes_kl_alpha', alpha);
+      ctx.set('pac_bayes_kl_alpha_at_edge', edge ? edge.edge : null);
+      ctx.set('pac_bayes_kl_q_error', c.qErrors[best]);
+      ctx.set('pac_bayes_kl_sample_bound', r.sampleBound);
       ctx.note(
         `pac_bayes_kl: the PAC-Bayes-kl bound kl⁻¹(ū, (kl + ln|G| + ln(2√m/(δ/2)))/m) at α = ${formatAlpha(alpha)}, the α of the ${g}-value grid with the smallest bound` +
           `${edge ? ` (the grid's ${edge.edge === 'high' ? 'largest' : 'smallest'} value: it may be smaller beyond it)` : ''}; ` +
@@ -452,19 +430,21 @@ export const measures: MeasureDef[] = [
       );
       return { value: r.bound };
     },
-  },
-  {
+  }),
+  defineMeasure({
     name: 'kl_at_sharpness',
     summary: 'the kl of the α-curve where its expected sharpness first reaches the target (default 0.05), log kl interpolated linearly in expected sharpness',
-    needs: ['weights', 'data'],
+    reads: [alphaCurve],
+    options: ['sharpnessTarget'],
+    components: ['kl_at_sharpness_target', 'kl_at_sharpness_alphas'],
     slow: true,
     async compute(ctx) {
-      const c = await curveOf(ctx);
+      const c = await ctx.read(alphaCurve);
       const t = ctx.options.sharpnessTarget;
-      ctx.components.kl_at_sharpness_target = t;
+      ctx.set('kl_at_sharpness_target', t);
       const r = klAtSharpness(c.points, t);
       if (r.kl === null) {
-        ctx.components.kl_at_sharpness_alphas = null;
+        ctx.set('kl_at_sharpness_alphas', null);
         const sorted = [...c.points].sort((a, b) => a.alpha - b.alpha);
         const top = sorted.reduce((a, b) => (b.expected_sharpness > a.expected_sharpness ? b : a));
         return {
@@ -475,7 +455,7 @@ export const measures: MeasureDef[] = [
               : `the α-curve's expected sharpness is already ${sorted[0].expected_sharpness.toPrecision(3)} > ${t} at the grid's smallest α (${formatAlpha(sorted[0].alpha)}): no grid point below the target to interpolate from; widen the grid downward with --alpha-grid`,
         };
       }
-      ctx.components.kl_at_sharpness_alphas = [r.lo, r.hi];
+      ctx.set('kl_at_sharpness_alphas', [r.lo, r.hi]);
       ctx.note(
         `kl_at_sharpness: the kl where the α-curve's expected sharpness first reaches ${t} (from the smallest α upward), ` +
           (r.lo === r.hi ? `at α = ${formatAlpha(r.lo)}` : `log kl interpolated linearly in expected sharpness between α = ${formatAlpha(r.lo)} and ${formatAlpha(r.hi)}`) +
@@ -483,25 +463,27 @@ export const measures: MeasureDef[] = [
       );
       return { value: r.kl };
     },
-  },
-  {
+  }),
+  defineMeasure({
     name: 'pac_bayes_sigma',
     summary: 'largest isotropic σ lowering training accuracy by ≤ 0.1 (bisection)',
-    needs: ['weights', 'data'],
+    reads: [sigmaSearch],
+    options: SIGMA_OPTIONS,
     slow: true,
     async compute(ctx) {
-      const r = await sigmaOf(ctx);
-      return r.sigma > 0 ? { value: r.sigma } : { value: null, note: `pac_bayes_sigma: ${sigmaTooSmall(ctx)}` };
+      const r = await ctx.read(sigmaSearch);
+      return r.sigma > 0 ? { value: r.sigma } : { value: null, note: `pac_bayes_sigma: ${sigmaTooSmall(ctx.options)}` };
     },
-  },
-  {
+  }),
+  defineMeasure({
     name: 'flatness',
     summary: '1 / pac_bayes_sigma²',
-    needs: ['weights', 'data'],
+    reads: [sigmaSearch],
+    options: SIGMA_OPTIONS,
     slow: true,
     async compute(ctx) {
-      const r = await sigmaOf(ctx);
-      return r.sigma > 0 ? { value: 1 / (r.sigma * r.sigma) } : { value: null, note: `flatness: ${sigmaTooSmall(ctx)} (σ = 0 would give an infinite flatness)` };
+      const r = await ctx.read(sigmaSearch);
+      return r.sigma > 0 ? { value: 1 / (r.sigma * r.sigma) } : { value: null, note: `flatness: ${sigmaTooSmall(ctx.options)} (σ = 0 would give an infinite flatness)` };
     },
-  },
+  }),
 ];

@@ -14,8 +14,9 @@
  */
 import { Network, weightLayers } from '../models/network.js';
 import { absPow, biasVector, convApply, denseApply, poolPathApply, unitsOf, windowGeometry, Vec } from './linear.js';
-import { fromLog10, withPositiveMargin } from './margin.js';
-import type { MeasureContext, MeasureDef } from './types.js';
+import { L1_PATH_SUM, L2_PATH_SUM, LOG10, type ComponentField } from './components.js';
+import { defineMeasure, defineQuantity } from './define.js';
+import { fromLog10, gamma, withPositiveMargin } from './margin.js';
 
 export interface PathSum {
   /** Σ_paths ∏|w|^p (Infinity if beyond float64). */
@@ -61,40 +62,49 @@ export function pathSum(net: Network, p: number): PathSum {
   return { value: 10 ** log10, log10 };
 }
 
-function pathSumOf(ctx: MeasureContext, p: 1 | 2): Promise<PathSum> {
-  return ctx.memo(`path_sum_${p}`, () => {
-    const r = pathSum(ctx.net, p);
-    const name = p === 1 ? 'l1_path_sum' : 'l2_path_sum';
-    ctx.components[name] = Number.isFinite(r.value) ? r.value : null;
-    ((ctx.components.log10 ??= {}) as Record<string, number | null>)[name] = Number.isFinite(r.log10) ? r.log10 : null;
-    if (ctx.net.layers.some((l) => l.kind === 'maxpool')) {
-      ctx.note('path norms count max-pooling as the sum over its window (every window input is a path): an upper bound');
-    }
-    return r;
+/** Σ_paths ∏|W_i| and Σ_paths ∏W_i²: one quantity each. */
+function pathSumQuantity(p: 1 | 2, field: ComponentField<number | null>) {
+  return defineQuantity({
+    name: field.name,
+    summary: `Σ over paths of ∏ |w|^${p}`,
+    needs: ['weights'],
+    components: [field, LOG10],
+    compute(ctx): PathSum {
+      const r = pathSum(ctx.net, p);
+      ctx.set(field, Number.isFinite(r.value) ? r.value : null);
+      ctx.set(LOG10, { [field.name]: Number.isFinite(r.log10) ? r.log10 : null });
+      if (ctx.net.layers.some((l) => l.kind === 'maxpool')) {
+        ctx.note('path norms count max-pooling as the sum over its window (every window input is a path): an upper bound');
+      }
+      return r;
+    },
   });
 }
 
-export const measures: MeasureDef[] = [
-  {
+export const l1PathSum = pathSumQuantity(1, L1_PATH_SUM);
+export const l2PathSum = pathSumQuantity(2, L2_PATH_SUM);
+
+export const measures = [
+  defineMeasure({
     name: 'l1_path',
     summary: '4^d (Σ_paths ∏|W_i|)² / γ²',
-    needs: ['weights', 'data'],
+    reads: [l1PathSum, gamma],
     async compute(ctx) {
-      const s = await pathSumOf(ctx, 1);
+      const s = await ctx.read(l1PathSum);
       const d = weightLayers(ctx.net).length;
-      return withPositiveMargin(ctx, (gamma) => fromLog10(ctx, 'l1_path', d * Math.log10(4) + 2 * s.log10 - 2 * Math.log10(gamma)));
+      return withPositiveMargin(await ctx.read(gamma), (g) => fromLog10('l1_path', d * Math.log10(4) + 2 * s.log10 - 2 * Math.log10(g)));
     },
-  },
-  {
+  }),
+  defineMeasure({
     name: 'l2_path',
     summary: '4^d (∏ h_i) Σ_paths ∏W_i² / γ²',
-    needs: ['weights', 'data'],
+    reads: [l2PathSum, gamma],
     async compute(ctx) {
-      const s = await pathSumOf(ctx, 2);
+      const s = await ctx.read(l2PathSum);
       const layers = weightLayers(ctx.net);
       let log = layers.length * Math.log10(4) + s.log10;
       for (const l of layers) log += Math.log10(unitsOf(l));
-      return withPositiveMargin(ctx, (gamma) => fromLog10(ctx, 'l2_path', log - 2 * Math.log10(gamma)));
+      return withPositiveMargin(await ctx.read(gamma), (g) => fromLog10('l2_path', log - 2 * Math.log10(g)));
     },
-  },
+  }),
 ];

@@ -14,8 +14,8 @@
 import { parameterArrays } from '../models/network.js';
 import type { Progress } from '../util/progress.js';
 import { Rng, deriveSeed } from '../util/random.js';
-import type { Evaluator } from './evaluator.js';
-import type { MeasureDef } from './types.js';
+import { evaluator, type Evaluator } from './evaluator.js';
+import { defineMeasure } from './define.js';
 
 export interface SharpnessOptions {
   alpha: number;
@@ -85,24 +85,26 @@ export async function sharpness(ev: Evaluator, weights: Float32Array[], opts: Sh
   return { value: (maxLoss - base.loss) / (1 + base.loss), loss: base.loss, maxLoss, startLoss };
 }
 
-export const measures: MeasureDef[] = [
-  {
+export const measures = [
+  defineMeasure({
     name: 'sharpness',
     summary: 'ζ_α = (max_{|ν|≤α(|w|+1)} L̂(w+ν) − L̂(w)) / (1 + L̂(w)), cross-entropy',
-    needs: ['weights', 'data'],
+    reads: [evaluator],
+    options: ['alpha', 'sharpnessSteps', 'seed'],
+    components: ['sharpness_alpha', 'sharpness_points', 'sharpness_steps', 'sharpness_loss', 'sharpness_max_loss'],
     slow: true,
     async compute(ctx) {
-      const ev = await ctx.evaluator();
+      const ev = await ctx.read(evaluator);
       const { alpha, sharpnessSteps: steps, seed } = ctx.options;
       const progress = ctx.progress('sharpness', steps + 1);
       const r = await sharpness(ev, parameterArrays(ctx.net), { alpha, steps, seed }, progress);
       progress.done();
       const m = ctx.data!.n;
-      ctx.components.sharpness_alpha = alpha;
-      ctx.components.sharpness_points = ev.nSharp;
-      ctx.components.sharpness_steps = steps;
-      ctx.components.sharpness_loss = r.loss;
-      ctx.components.sharpness_max_loss = r.maxLoss;
+      ctx.set('sharpness_alpha', alpha);
+      ctx.set('sharpness_points', ev.nSharp);
+      ctx.set('sharpness_steps', steps);
+      ctx.set('sharpness_loss', r.loss);
+      ctx.set('sharpness_max_loss', r.maxLoss);
       ctx.note(
         ev.nSharp === m
           ? `sharpness: cross-entropy on all ${m} points (the whole set measured), ${steps} projected sign-gradient steps, α = ${alpha}`
@@ -110,5 +112,5 @@ export const measures: MeasureDef[] = [
       );
       return { value: r.value };
     },
-  },
+  }),
 ];

@@ -13,8 +13,9 @@
 import type { WeightLayer } from '../models/network.js';
 import { weightLayers } from '../models/network.js';
 import { LinearOperator, Vec, Weights, layerOperator, unitsOf } from './linear.js';
-import { fromLog10, withPositiveMargin } from './margin.js';
-import type { MeasureContext, MeasureDef } from './types.js';
+import { SPECTRAL_NORMS } from './components.js';
+import { defineMeasure, defineQuantity } from './define.js';
+import { fromLog10, gamma, withPositiveMargin } from './margin.js';
 
 /**
  * Eigenvalues and eigenvectors of a symmetric tridiagonal matrix (diagonal d, off-diagonal e[i] = T[i+1][i]),
@@ -199,33 +200,36 @@ export function layerSpectralNorm(l: WeightLayer, w?: Weights, opts: EigenOption
   return operatorNorm(layerOperator(l, w), opts);
 }
 
-/** Spectral norms of all weight layers (memoised; notes a layer that did not converge). */
-export function spectralNormsOf(ctx: MeasureContext): Promise<number[]> {
-  return ctx.memo('spectral_norms', () => {
+/** ‖W_i‖_2 of every weight layer (a note for a layer where Lanczos did not converge). */
+export const spectralNorms = defineQuantity({
+  name: 'spectral_norms',
+  summary: '‖W_i‖₂ of every weight layer (Lanczos)',
+  needs: ['weights'],
+  components: [SPECTRAL_NORMS],
+  compute(ctx) {
     const norms = weightLayers(ctx.net).map((l, i) => {
       const r = layerSpectralNorm(l);
       if (!r.converged) ctx.note(`spectral norm of weight layer ${i + 1}: Lanczos stopped after ${r.matvecs} products before reaching 1e-10 relative accuracy`);
       return r.value;
     });
-    ctx.components.spectral_norms = norms;
+    ctx.set(SPECTRAL_NORMS, norms);
     return norms;
-  });
-}
+  },
+});
 
-export const measures: MeasureDef[] = [
-  {
+export const measures = [
+  defineMeasure({
     name: 'spectral',
     summary: '(1/γ²) ∏ h_i ‖W_i‖₂²',
-    needs: ['weights', 'data'],
+    reads: [spectralNorms, gamma],
     async compute(ctx) {
-      const norms = await spectralNormsOf(ctx);
+      const norms = await ctx.read(spectralNorms);
       const widths = weightLayers(ctx.net).map(unitsOf);
-      return withPositiveMargin(ctx, (gamma) => {
-        let log = -2 * Math.log10(gamma);
+      return withPositiveMargin(await ctx.read(gamma), (g) => {
+        let log = -2 * Math.log10(g);
         norms.forEach((s, i) => (log += Math.log10(widths[i]) + 2 * Math.log10(s)));
-        return fromLog10(ctx, 'spectral', log);
+        return fromLog10('spectral', log);
       });
     },
-  },
+  }),
 ];
-

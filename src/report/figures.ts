@@ -5,6 +5,7 @@
  * Runs that differ only in their seed are one point of a figure that plots against a swept value: the
  * line goes through the mean over the seeds, and a band shows the range (min–max) over them (seeds.ts).
  */
+import { L2_PATH_SUM, LOG10, SPECTRAL_NORMS, WIDTHS } from '../measures/components.js';
 import { NUMBER_LABEL_EXPR, logTicks, numberLabelExpr, type VegaLiteSpec } from './render.js';
 import { SEED_CAPTION, aggregateSeeds, bandLayer, hasRepeats } from './seeds.js';
 
@@ -38,7 +39,8 @@ export interface ReportRun {
   trainError: number | null;
   testError: number | null;
   measures: Record<string, number | null>;
-  components: Record<string, any>;
+  /** The run's components, read through their declared fields (measures/components.ts: WIDTHS.read(…)). */
+  components: Record<string, unknown>;
   curve: CurvePoint[];
 }
 
@@ -369,7 +371,7 @@ export function figure4Errors(runs: ReportRun[]): Figure {
 export function log10Measure(r: ReportRun, name: string): number | null {
   const v = r.measures[name];
   if (positive(v)) return Math.log10(v);
-  const l = r.components?.log10?.[name];
+  const l = LOG10.read(r.components)?.[name];
   return typeof l === 'number' && Number.isFinite(l) ? l : null;
 }
 
@@ -388,16 +390,17 @@ export function widthMeasureValues(r: ReportRun): { measure: string; convention:
   if (positive(gamma)) {
     // the paper's convention drops every factor that depends only on depth (4^d) or width (∏h_i)
     const lg = 2 * Math.log10(gamma);
-    const d = Array.isArray(r.components.widths) ? r.components.widths.length : 2;
+    const d = WIDTHS.read(r.components)?.length ?? 2;
     for (const m of ['l2', 'l1_path'] as const) {
       const l = log10Measure(r, m);
       if (l !== null) out.push({ measure: m, convention: 'without h_i factors (paper)', log10: l - d * Math.log10(4) });
     }
-    const l2ps = typeof r.components.l2_path_sum === 'number' && r.components.l2_path_sum > 0 ? Math.log10(r.components.l2_path_sum) : r.components?.log10?.l2_path_sum;
+    const sum = L2_PATH_SUM.read(r.components);
+    const l2ps = typeof sum === 'number' && sum > 0 ? Math.log10(sum) : LOG10.read(r.components)?.l2_path_sum;
     if (typeof l2ps === 'number' && Number.isFinite(l2ps)) out.push({ measure: 'l2_path', convention: 'without h_i factors (paper)', log10: l2ps - lg });
-    const sn: unknown = r.components.spectral_norms;
-    if (Array.isArray(sn) && sn.every((s) => typeof s === 'number' && s > 0)) {
-      out.push({ measure: 'spectral', convention: 'without h_i factors (paper)', log10: sn.reduce((a: number, s: number) => a + 2 * Math.log10(s), 0) - lg });
+    const sn = SPECTRAL_NORMS.read(r.components);
+    if (sn && sn.every((s) => s > 0)) {
+      out.push({ measure: 'spectral', convention: 'without h_i factors (paper)', log10: sn.reduce((a, s) => a + 2 * Math.log10(s), 0) - lg });
     }
   }
   return out;

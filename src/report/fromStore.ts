@@ -22,7 +22,7 @@ export function toReportRun(r: StoredRun): ReportRun {
     trainError: r.train_error,
     testError: r.test_error,
     measures: r.measures ?? {},
-    components: (r.components ?? {}) as Record<string, any>,
+    components: (r.components ?? {}) as Record<string, unknown>,
     curve: (r.pac_bayes_curve ?? []) as CurvePoint[],
   };
 }

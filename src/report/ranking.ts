@@ -11,6 +11,7 @@
  * the bound's α* (expected_sharpness, kl, pac_bayes) are ranked after all others when α* is at the edge of
  * the α grid in most runs: their values are then artefacts of the grid (see the pac_bayes note).
  */
+import { PAC_BAYES_ALPHA, PAC_BAYES_ALPHA_AT_EDGE } from '../measures/components.js';
 import { conditionalMutualInformation, granulatedKendall, kendallTau, RunPoint, tauUndefinedReason, varyingHyperparameters } from './correlation.js';
 import type { ReportRun } from './figures.js';
 
@@ -42,10 +43,10 @@ export const READ_AT_ALPHA_STAR = new Set(['expected_sharpness', 'kl', 'pac_baye
 
 /** Whether the run's α* is the smallest or largest value of its α grid. */
 export function alphaStarAtEdge(r: ReportRun): boolean {
-  const flag = r.components?.pac_bayes_alpha_at_edge;
+  const flag = PAC_BAYES_ALPHA_AT_EDGE.read(r.components);
   if (flag === 'low' || flag === 'high') return true;
   if (flag === null) return false;
-  const a = r.components?.pac_bayes_alpha;
+  const a = PAC_BAYES_ALPHA.read(r.components);
   let grid: number[] = r.curve.map((p) => p.alpha);
   try {
     const o = r.measureOptions ? JSON.parse(r.measureOptions) : null;
