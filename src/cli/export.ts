@@ -6,6 +6,7 @@ import { toCsv, toJson } from '../experiments/export.js';
 import { openResults } from '../experiments/sink.js';
 import { dbOption, resolveDb } from './db.js';
 import { checkOutputFile, dbUserError, writeOutput } from '../util/output.js';
+import { preparePlugin } from '../util/plugins.js';
 
 export const command: CommandDef = {
   name: 'export',
@@ -17,6 +18,7 @@ export const command: CommandDef = {
     out: { type: 'string', value: 'FILE', help: 'write to FILE instead of standard output (- : standard output; a regular file is replaced atomically, a symbolic link is followed, a FIFO or device is written directly)' },
     experiment: { type: 'string', value: 'NAME', choices: [...EXPERIMENT_NAMES], help: 'only the runs of one experiment' },
     status: { type: 'string', value: 'STATUS', choices: ['done', 'failed'], help: 'only finished or only failed runs [default: both]' },
+    plugin: { type: 'string', value: 'FILE', help: 'the ES module given to run --plugin: its options get columns (with their defaults filled in) and its measures their place in the column order' },
   },
   epilog: [
     'Runs that did not converge are exported with converged = false; leave them out of comparisons.',
@@ -26,6 +28,9 @@ export const command: CommandDef = {
     '  genmeasures export --db /tmp/gm/genmeasures.db --format json --out runs.json --experiment width',
   ].join('\n'),
 };
+
+/** --plugin is imported before the options are parsed (as for measure and run). */
+export const prepare = preparePlugin;
 
 export async function run(o: ParsedOptions): Promise<void> {
   if (o.format === undefined) throw new UserError('--format csv|json is required');
