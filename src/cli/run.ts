@@ -332,6 +332,7 @@ async function runOnPostgres(o: ParsedOptions, plan: ExperimentPlan, db: string,
   }
   const n = Math.min(workers, pending);
   const args = ['worker', '--db', db, '--concurrency', String(n), '--threads', String(threads), '--until-empty', '--poll', '0.5', '--device', String(o.device)];
+  if (o.threads === undefined) args.push('--share-cores'); // as a local sweep: idle workers' cores go to the busy ones
   if (o.checkpoints !== undefined) args.push('--checkpoints', String(o.checkpoints));
   if (o.plugin !== undefined) args.push('--plugin', String(o.plugin));
   if (o.quiet) args.push('--quiet');

@@ -18,7 +18,8 @@ export const command: CommandDef = {
   options: {
     db: dbOption('the PostgreSQL results database that holds the queue: postgres://USER:PASSWORD@HOST:PORT/DATABASE [default: $DATABASE_URL]'),
     concurrency: { type: 'int', value: 'N', min: 1, default: 1, help: 'runs at once on this machine, each in its own process' },
-    threads: { type: 'int', value: 'N', min: 1, help: 'ONNX Runtime threads per run [default: cores / concurrency, at least 1]' },
+    threads: { type: 'int', value: 'N', min: 1, help: 'ONNX Runtime threads per run [default: cores / concurrency, at least 1, and while fewer runs than cores are in progress on this machine, the idle workers\' cores go to the busy ones]' },
+    'share-cores': { type: 'boolean', help: 'with --threads: still give idle workers\' cores (on this machine) to busy ones (the default without --threads)' },
     device: { type: 'string', value: 'NAME', default: 'cpu', choices: ['cpu', 'webgpu', 'cuda'], help: 'execution provider' },
     checkpoints: { type: 'string', value: 'DIR', default: path.join('runs', 'checkpoints'), help: 'checkpoint folder: on shared storage, workers reuse each other\'s training; a run whose checkpoint is absent is trained again (same numbers)' },
     'until-empty': { type: 'boolean', help: 'stop when no run is queued or running (default: wait for more)' },
@@ -72,6 +73,8 @@ export async function run(o: ParsedOptions): Promise<number> {
       untilEmpty: !!o['until-empty'],
       pollMs: Number(o.poll) * 1000,
       maintenanceSeconds: Number(o.maintenance),
+      // with the default thread count, this machine's idle workers lend their cores (results do not change)
+      ...(o.threads === undefined || o['share-cores'] ? { shareCores: { cores: cores() } } : {}),
       signal: stop.signal,
       events: {
         onReady: ({ backend, worker }) => say(`worker ${worker}: ${backend}, ${threads} thread${threads > 1 ? 's' : ''}, taking runs from ${redactUrl(db)}`),
@@ -106,9 +109,9 @@ export async function run(o: ParsedOptions): Promise<number> {
 
 /** --concurrency N: N worker processes of this machine (each its own engine), ended together. */
 async function runProcesses(o: ParsedOptions, n: number, threads: number): Promise<number> {
-  const args: string[] = ['worker', '--concurrency', '1', '--threads', String(threads)];
+  const args: string[] = ['worker', '--concurrency', '1', '--threads', String(threads), ...(o.threads === undefined || o['share-cores'] ? ['--share-cores'] : [])];
   for (const [name, v] of Object.entries(o)) {
-    if (v === undefined || name === 'concurrency' || name === 'threads') continue;
+    if (v === undefined || name === 'concurrency' || name === 'threads' || name === 'share-cores') continue;
     if (typeof v === 'boolean') {
       if (v) args.push(`--${name}`);
     } else args.push(`--${name}=${v}`);

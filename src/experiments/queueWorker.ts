@@ -28,6 +28,7 @@ import { runKey, type RunSpec } from './plan.js';
 import { isConnectionError, PostgresSink } from './postgres.js';
 import { FAILED_QUEUE, RunQueue, type TakenRun } from './queue.js';
 import { failedRow } from './store.js';
+import { CoreShare } from './coreShare.js';
 
 export interface QueueWorkerEvents {
   onReady?(info: { backend: string; worker: string }): void;
@@ -57,6 +58,11 @@ export interface QueueWorkerOptions {
   reconnectMs?: number;
   signal?: AbortSignal;
   events?: QueueWorkerEvents;
+  /**
+   * Give this machine's idle workers' cores to its busy ones (coreShare.ts): the thread count of
+   * `engine.threads` grows up to `cores` while fewer workers than cores are busy. Default false.
+   */
+  shareCores?: { cores: number };
 }
 
 export interface QueueWorkerResult {
@@ -98,6 +104,7 @@ export async function workQueue(opts: QueueWorkerOptions): Promise<QueueWorkerRe
     throw e;
   }
   const result: QueueWorkerResult = { done: 0, alreadyRecorded: 0, errors: 0, recordedFailed: 0, seconds: 0, stopped: false };
+  const share = opts.shareCores ? new CoreShare(opts.db, opts.shareCores.cores, opts.engine?.threads ?? 1) : null;
   /** Retry a queue call through a lost connection (pg-boss does not retry by itself). */
   const patiently = async <T>(fn: () => Promise<T>): Promise<T> => {
     const until = Date.now() + reconnectMs;
@@ -137,6 +144,7 @@ export async function workQueue(opts: QueueWorkerOptions): Promise<QueueWorkerRe
     result.stopped = !!opts.signal?.aborted;
   } finally {
     result.seconds = (Date.now() - start) / 1000;
+    share?.close();
     await queue.close();
     await sink.close();
   }
@@ -144,6 +152,7 @@ export async function workQueue(opts: QueueWorkerOptions): Promise<QueueWorkerRe
 
   async function runOne(taken: TakenRun, spec: RunSpec, backend: string): Promise<void> {
     ev.onTake?.({ spec, retryCount: taken.retryCount });
+    share?.mark(true);
     const leaseMs = leaseOf(taken);
     const renew = setInterval(() => {
       queue.renewLease(taken).catch(() => {}); // a missed renewal is retried at the next tick
@@ -178,6 +187,7 @@ export async function workQueue(opts: QueueWorkerOptions): Promise<QueueWorkerRe
       await patiently(() => queue.fail(taken, message)).catch(() => {});
     } finally {
       clearInterval(renew);
+      share?.mark(false);
       opts.signal?.removeEventListener('abort', onAbort);
       await releasePrograms();
     }

@@ -148,7 +148,7 @@ export const CLAIM_STALE_MS = 120000;
 const CLAIM_HEARTBEAT_MS = 20000;
 
 /** Whether a process runs (a killed, unreaped one is a zombie: dead). */
-function pidAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
