@@ -389,32 +389,28 @@ function convKernelGradient(g: Graph, x: string, dy: string, l: ConvLayer): stri
   const [sh, sw] = l.strides;
   const cin = l.inShape[2];
   const cout = l.outShape[2];
+  const padded = ph.before + ph.after + pw.before + pw.after > 0;
+  const xp = padded ? g.op('Pad', [x, g.ints([0, 0, ph.before, pw.before, 0, 0, ph.after, pw.after])]) : x;
+  const windows: string[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      windows.push(kh * kw === 1 && sh * sw === 1 ? xp : g.op('Slice', [xp, g.ints([i, j]), g.ints([i + sh * (ph.out - 1) + 1, j + sw * (pw.out - 1) + 1]), g.ints([2, 3]), g.ints([sh, sw])]));
+    }
+  }
+  const cols = g.op('Reshape', [windows.length === 1 ? windows[0] : g.op('Concat', windows, { axis: 1 }), g.ints([0, kh * kw * cin, -1])]); // [B, kh·kw·C, Ho·Wo]
   const rows = kh * kw * cin;
-  // The windows of every kernel offset, stacked as rows (c, i, j) of [B, C·kh·kw, Ho·Wo]: a grouped conv
-  // whose kernels are one-hot (each copies one channel at one offset: exact), which reads the input once,
-  // where kh·kw strided slices and their concatenation would copy it twice
-  const oneHot = new Float32Array(rows * kh * kw);
-  for (let c = 0; c < cin; c++) for (let o = 0; o < kh * kw; o++) oneHot[(c * kh * kw + o) * kh * kw + o] = 1;
-  const windows = g.op('Conv', [x, g.constant(oneHot, [rows, 1, kh, kw])], {
-    group: cin,
-    kernel_shape: [kh, kw],
-    strides: [sh, sw],
-    pads: [ph.before, pw.before, ph.after, pw.after],
-  });
-  const cols = g.op('Reshape', [windows, g.ints([0, rows, -1])]); // [B, C·kh·kw, Ho·Wo], rows (c, i, j)
   if (cout > rows && ph.out * pw.out > MLAS_K_BLOCK) {
     // MLAS would split this product's columns (O > rows) across threads for a batch smaller than the thread
     // count, with a K block that depends on the split (see MLAS_K_BLOCK): as (dyᵀ colsᵀ)ᵀ instead, with
     // dy [B, Ho·Wo, O] stored K-major and read transposed (com.microsoft FusedMatMul has transA)
     const dyK = g.op('Squeeze', [g.op('Transpose', [g.op('Unsqueeze', [g.op('Reshape', [dy, g.ints([0, cout, -1])]), g.ints([3])])], { perm: [0, 2, 1, 3] }), g.ints([3])]); // [B, Ho·Wo, O]
-    const perExampleT = g.domainOp('com.microsoft', 'FusedMatMul', [dyK, cols], { transA: 1, transB: 1 }); // [B, O, C·kh·kw]
-    const summed = g.op('ReduceSum', [perExampleT, g.ints([0])], { keepdims: 0 }); // [O, C·kh·kw]
-    return g.op('Transpose', [g.op('Reshape', [summed, g.ints([cout, cin, kh, kw])])], { perm: [2, 3, 1, 0] });
+    const perExampleT = g.domainOp('com.microsoft', 'FusedMatMul', [dyK, cols], { transA: 1, transB: 1 }); // [B, O, kh·kw·C]
+    const summed = g.op('ReduceSum', [perExampleT, g.ints([0])], { keepdims: 0 }); // [O, kh·kw·C]
+    return g.op('Reshape', [g.op('Transpose', [summed], { perm: [1, 0] }), g.ints([kh, kw, cin, cout])]);
   }
   const dyT = g.op('Transpose', [g.op('Reshape', [dy, g.ints([0, cout, -1])])], { perm: [0, 2, 1] }); // [B, Ho·Wo, O]
-  const perExample = g.op('MatMul', [cols, dyT]); // [B, C·kh·kw, O]
-  const summed = g.op('ReduceSum', [perExample, g.ints([0])], { keepdims: 0 }); // [C·kh·kw, O]
-  return g.op('Transpose', [g.op('Reshape', [summed, g.ints([cin, kh, kw, cout])])], { perm: [1, 2, 0, 3] });
+  const perExample = g.op('MatMul', [cols, dyT]); // [B, kh·kw·C, O]
+  return g.op('Reshape', [g.op('ReduceSum', [perExample, g.ints([0])], { keepdims: 0 }), g.ints([kh, kw, cin, cout])]);
 }
 
 /** The input gradient (NCHW) of a conv layer from its NCHW output gradient dy and ONNX kernel [cout, cin, kh, kw]. */
