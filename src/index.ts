@@ -20,6 +20,7 @@ export { train, evaluate, type EpochRecord, type TrainResult } from './train/sgd
 export { trainRun, saveRun, type RunRecord } from './train/run.js';
 export * from './measures/index.js';
 export { buildPlan, randomLabelsPlan, confusionPlan, widthPlan, runPlan, Store, runKey, trainKey, toCsv, toJson, type ExperimentPlan, type RunSpec, type PlanOverrides, type StoredRun, type SweepResult } from './experiments/index.js';
+export { openResults, enqueuePlan, sweepStatus, workQueue, type ResultSink, type EnqueueResult, type SweepStatus, type QueueWorkerOptions } from './experiments/index.js';
 export { kendallTau, granulatedKendall } from './report/correlation.js';
 export { writeReport } from './report/html.js';
 export { Rng, deriveSeed } from './util/random.js';

@@ -2,29 +2,28 @@
  * The work of one run, as a worker process does it: train (or reuse the run's complete checkpoint),
  * measure, and record the row — in that order, so that the row exists only when everything is done.
  *
- *   1. checkpoints/<train key>/ complete (model.json, weights.bin, initial/, run.json) and loadable? reuse
- *      it; otherwise (missing, incomplete or corrupt) train with trainRun and save the folder atomically
- *      (temporary sibling, then rename). A run whose training diverges fails (recorded as failed).
+ *   1. The checkpoint (checkpoints.ts, the artefact store): checkpoints/<train key>/ complete and
+ *      loadable? reuse it; otherwise (missing, incomplete or corrupt) train with trainRun and save the
+ *      folder atomically. A run whose training diverges fails (recorded as failed).
  *   2. Load the trained and the initial network from the checkpoint (a fresh and a resumed run are then
  *      measured from the very same bytes), prepare the run's data exactly as training did, and compute
  *      every measure on the true-labelled part (the first trueCount points: all of them except the
  *      confusion set) with workers: 1 (one run per core; measures do not start threads of their own).
- *   3. Record the row, its measures and its curve in one transaction (store.recordDone).
+ *   3. Record the row, its measures and its curve in one transaction, in the result sink (sink.ts: the
+ *      SQLite file, or PostgreSQL).
  *
  * A run recorded as done that lacks some of the measures now asked for (job.addMeasures) is not redone:
  * its checkpoint is loaded (or, if gone, the run is trained again: the key fixes the result), only the
- * missing measures are computed, and they are merged into the row (store.addMeasures).
+ * missing measures are computed, and they are merged into the row (sink.addMeasures).
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { computeMeasures, type MeasureReport } from '../measures/index.js';
-import { loadNetwork } from '../models/io.js';
-import type { Network } from '../models/network.js';
 import type { Dataset } from '../data/types.js';
 import { prepareData } from '../train/prepare.js';
-import { saveRun, trainRun, type RunRecord } from '../train/run.js';
-import { TrainingDivergedError, type EpochRecord } from '../train/sgd.js';
-import { canonicalJson, runKey, trainKey, type RunSpec } from './plan.js';
+import type { RunRecord } from '../train/run.js';
+import type { EpochRecord } from '../train/sgd.js';
+import { runKey, trainKey, type RunSpec } from './plan.js';
+import { loadCheckpoint, trainOrReuse, type LoadedCheckpoint } from './checkpoints.js';
 import { doneRow } from './store.js';
 import { SqliteSink, type ResultSink } from './sink.js';
 
@@ -74,113 +73,7 @@ export interface RunSummary {
   seconds: number;
 }
 
-const CHECKPOINT_FILES = ['run.json', 'model.json', 'weights.bin', path.join('initial', 'model.json'), path.join('initial', 'weights.bin')];
-
-/** Whether a checkpoint folder holds a complete run (trainRun writes it atomically, so it should). */
-export function isCompleteCheckpoint(dir: string): boolean {
-  return CHECKPOINT_FILES.every((f) => fs.existsSync(path.join(dir, f)));
-}
-
-/** A run's checkpoint, loaded: its record and its trained and initial networks. */
-export interface LoadedCheckpoint {
-  record: RunRecord;
-  net: Network;
-  initial: Network;
-}
-
-/** Thrown when a checkpoint holds a run of another configuration: never deleted, the run is recorded as failed. */
-class ForeignCheckpointError extends Error {}
-
-/**
- * Load a complete checkpoint folder. A folder that cannot be read as a run (bad JSON, truncated or
- * non-finite weights, …) throws; one that holds a run of another configuration throws a
- * ForeignCheckpointError.
- */
-export function loadCheckpoint(spec: RunSpec, dir: string): LoadedCheckpoint {
-  let record: RunRecord;
-  try {
-    record = JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8')) as RunRecord;
-  } catch (e) {
-    throw new Error(`${path.join(dir, 'run.json')} cannot be read (${(e as Error).message.split('\n')[0]})`);
-  }
-  if (!record || typeof record !== 'object' || !record.config || typeof record.config !== 'object') {
-    throw new Error(`${path.join(dir, 'run.json')} is not a run record (no "config")`);
-  }
-  if (canonicalJson(record.config) !== canonicalJson(spec.config)) {
-    throw new ForeignCheckpointError(`the checkpoint ${dir} holds a run of another configuration (${canonicalJson(record.config)})`);
-  }
-  const net: Network = loadNetwork(path.join(dir, 'model.json'));
-  const initial: Network = loadNetwork(path.join(dir, 'initial', 'model.json'));
-  return { record, net, initial };
-}
-
-/** A failure of one run, not bad input for the whole sweep: recorded as failed, the sweep goes on. */
-function runFailure(message: string): Error {
-  const e = new Error(message);
-  e.stack = message; // no stack trace: not a bug
-  return e;
-}
-
-/**
- * The checkpoint of a run's training configuration: reuse it if complete and loadable, else train and
- * save it. A complete checkpoint that cannot be loaded (corrupt or truncated files, NaN weights) is
- * removed and the run retrained; a checkpoint of another configuration is left alone and the run fails,
- * naming the folder. A training run that diverges is a failure of this run (recorded as failed), not a
- * UserError that would stop the sweep.
- */
-export async function trainOrReuse(spec: RunSpec, dir: string, backend: string, hooks: RunHooks = {}): Promise<{ record: RunRecord; reused: boolean; loaded: LoadedCheckpoint }> {
-  if (fs.existsSync(dir)) {
-    if (isCompleteCheckpoint(dir)) {
-      try {
-        const loaded = loadCheckpoint(spec, dir);
-        return { record: loaded.record, reused: true, loaded };
-      } catch (e) {
-        if (e instanceof ForeignCheckpointError) throw e;
-        hooks.onPhase?.(`checkpoint ${dir} cannot be loaded (${(e as Error).message.split('\n')[0]}): retraining`);
-      }
-    }
-    discard(dir); // not a usable run: start afresh
-  }
-  hooks.onPhase?.('training');
-  let trained;
-  try {
-    trained = await trainRun(spec.config, backend, { out: null, onEpoch: (rec) => hooks.onEpoch?.(rec) });
-  } catch (e) {
-    if (e instanceof TrainingDivergedError) throw runFailure(`training diverged at epoch ${e.epoch} (${e.reason}; learning rate ${spec.config.lr}): not saved, not measured`);
-    throw e;
-  }
-  const { record, net, initial } = trained;
-  try {
-    saveRun(dir, record, net, initial, false);
-  } catch (e) {
-    // Another process saved the same (deterministic) training run first: use its folder.
-    if (!isCompleteCheckpoint(dir)) throw e;
-    const loaded = loadSaved(spec, dir);
-    return { record: loaded.record, reused: true, loaded };
-  }
-  return { record, reused: false, loaded: loadSaved(spec, dir) };
-}
-
-/** The checkpoint just written, loaded back (a fresh and a resumed run are measured from the same bytes). */
-function loadSaved(spec: RunSpec, dir: string): LoadedCheckpoint {
-  try {
-    return loadCheckpoint(spec, dir);
-  } catch (e) {
-    throw runFailure(`the checkpoint ${dir} cannot be loaded after training (${(e as Error).message.split('\n')[0]}); delete the folder to retrain the run`);
-  }
-}
-
-/** Remove a checkpoint folder that is not a usable run: renamed aside first, so no half-removed folder is ever seen as a checkpoint. */
-function discard(dir: string): void {
-  const aside = path.join(path.dirname(dir), `.${path.basename(dir)}.tmp-discarded-${process.pid}-${Date.now()}`);
-  try {
-    fs.renameSync(dir, aside);
-  } catch {
-    fs.rmSync(dir, { recursive: true, force: true });
-    return;
-  }
-  fs.rmSync(aside, { recursive: true, force: true });
-}
+export { isCompleteCheckpoint, loadCheckpoint, trainOrReuse, type LoadedCheckpoint } from './checkpoints.js';
 
 /** The first n points of a data set (no copy). */
 export function head(ds: Dataset, n: number): Dataset {

@@ -20,10 +20,10 @@
  *     with "worker stopped" (another worker retries it at once) and the worker ends.
  */
 import os from 'node:os';
-import { isUserError } from '../errors.js';
-import { initEngine, releasePrograms, type EngineOptions } from '../engine/index.js';
+import { initEngine, type EngineOptions } from '../engine/index.js';
 import { importPlugin } from '../util/plugins.js';
-import { executeRun, type RunOutcome, type RunHooks } from './execute.js';
+import type { RunOutcome } from './execute.js';
+import { errorText, workLoop, type RunSource } from './loop.js';
 import { runKey, type RunSpec } from './plan.js';
 import { isConnectionError, PostgresSink } from './postgres.js';
 import { FAILED_QUEUE, RunQueue, type TakenRun } from './queue.js';
@@ -121,26 +121,72 @@ export async function workQueue(opts: QueueWorkerOptions): Promise<QueueWorkerRe
   try {
     const backend = await initEngine(opts.engine ?? { device: 'cpu', threads: 1 });
     ev.onReady?.({ backend, worker });
-    while (!opts.signal?.aborted) {
-      // pg-boss's fetch answers "nothing" when the database cannot be reached: look at the queue ourselves
-      const taken = await patiently(() => queue.take());
-      if (!taken) {
-        const { waiting, active } = await patiently(() => queue.unfinished());
-        if (opts.untilEmpty && waiting === 0 && active === 0) break;
-        await sleep(opts.pollMs ?? 2000, opts.signal);
-        continue;
-      }
-      const spec = taken.data.spec;
-      if (taken.queue === FAILED_QUEUE) {
-        const error = `${taken.lastError} (tried ${taken.retryLimit + 1} times)`;
-        await sink.recordFailed(failedRow(spec, error, new Date().toISOString()));
+    const source: RunSource<TakenRun> = {
+      async next() {
+        while (!opts.signal?.aborted) {
+          // pg-boss's fetch answers "nothing" when the database cannot be reached: look at the queue ourselves
+          const taken = await patiently(() => queue.take());
+          if (!taken) {
+            const { waiting, active } = await patiently(() => queue.unfinished());
+            if (opts.untilEmpty && waiting === 0 && active === 0) return null;
+            await sleep(opts.pollMs ?? 2000, opts.signal);
+            continue;
+          }
+          if (taken.queue !== FAILED_QUEUE) return taken;
+          // out of retries: record it as failed with its last error
+          const spec = taken.data.spec;
+          const error = `${taken.lastError} (tried ${taken.retryLimit + 1} times)`;
+          await sink.recordFailed(failedRow(spec, error, new Date().toISOString()));
+          await patiently(() => queue.complete(taken));
+          result.recordedFailed++;
+          ev.onRecordedFailed?.({ spec, error });
+        }
+        return null;
+      },
+      spec: (taken) => taken.data.spec,
+      // the results decide what is done, not the queue
+      async plan(taken) {
+        const spec = taken.data.spec;
+        const key = runKey(spec);
+        const have = (await sink.measureNames([key])).get(key);
+        if (!have) return null;
+        const missing = spec.measureOptions.measures.filter((n) => !have.includes(n));
+        return missing.length ? missing : 'recorded';
+      },
+      async complete(taken, outcome) {
+        if (opts.signal?.aborted) return; // failed back to the queue already; it finds the row recorded
         await patiently(() => queue.complete(taken));
-        result.recordedFailed++;
-        ev.onRecordedFailed?.({ spec, error });
-        continue;
-      }
-      await runOne(taken, spec, backend);
-    }
+        ev.onDone?.({ spec: taken.data.spec, outcome });
+      },
+      async fail(taken, e) {
+        if (opts.signal?.aborted) return;
+        const message = errorText(e);
+        ev.onRunError?.({ spec: taken.data.spec, error: message.split('\n')[0], retryCount: taken.retryCount, retryLimit: taken.retryLimit });
+        await patiently(() => queue.fail(taken, message)).catch(() => {});
+      },
+      working(taken) {
+        ev.onTake?.({ spec: taken.data.spec, retryCount: taken.retryCount });
+        share?.mark(true);
+        const renew = setInterval(() => {
+          queue.renewLease(taken).catch(() => {}); // a missed renewal is retried at the next tick
+        }, Math.max(250, leaseOf(taken) / 4));
+        // stopped by the user: the run goes back to the queue now rather than when its lease expires
+        const onAbort = () => void queue.fail(taken, `worker ${worker} stopped`).catch(() => {});
+        opts.signal?.addEventListener('abort', onAbort, { once: true });
+        return () => {
+          clearInterval(renew);
+          share?.mark(false);
+          opts.signal?.removeEventListener('abort', onAbort);
+        };
+      },
+    };
+    const loop = await workLoop(source, {
+      job: () => ({ db: opts.db, sink, checkpoints: opts.checkpoints, backend }),
+      hooks: (spec) => ({ onPhase: (text) => ev.onPhase?.({ spec, text }) }),
+    });
+    result.done = loop.done;
+    result.alreadyRecorded = loop.alreadyRecorded;
+    result.errors = loop.errors;
     result.stopped = !!opts.signal?.aborted;
   } finally {
     result.seconds = (Date.now() - start) / 1000;
@@ -149,49 +195,6 @@ export async function workQueue(opts: QueueWorkerOptions): Promise<QueueWorkerRe
     await sink.close();
   }
   return result;
-
-  async function runOne(taken: TakenRun, spec: RunSpec, backend: string): Promise<void> {
-    ev.onTake?.({ spec, retryCount: taken.retryCount });
-    share?.mark(true);
-    const leaseMs = leaseOf(taken);
-    const renew = setInterval(() => {
-      queue.renewLease(taken).catch(() => {}); // a missed renewal is retried at the next tick
-    }, Math.max(250, leaseMs / 4));
-    const onAbort = () => {
-      // stopped by the user: the run goes back to the queue now rather than when its lease expires
-      queue.fail(taken, `worker ${worker} stopped`).catch(() => {});
-    };
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      const key = runKey(spec);
-      const have = (await sink.measureNames([key])).get(key);
-      const missing = have ? spec.measureOptions.measures.filter((n) => !have.includes(n)) : null;
-      let outcome: RunOutcome | null = null;
-      if (missing && missing.length === 0) {
-        result.alreadyRecorded++;
-      } else {
-        const hooks: RunHooks = { onPhase: (text) => ev.onPhase?.({ spec, text }) };
-        outcome = await executeRun({ spec, db: opts.db, sink, checkpoints: opts.checkpoints, backend, ...(missing ? { addMeasures: missing } : {}) }, hooks);
-        if (outcome.result === 'exists') result.alreadyRecorded++;
-        else result.done++;
-      }
-      if (opts.signal?.aborted) return; // failed back to the queue already; it finds the row recorded
-      await patiently(() => queue.complete(taken));
-      ev.onDone?.({ spec, outcome });
-    } catch (e) {
-      if (opts.signal?.aborted) return;
-      const err = e as Error;
-      const message = isUserError(e) ? err.message : (err.stack ?? String(e));
-      result.errors++;
-      ev.onRunError?.({ spec, error: message.split('\n')[0], retryCount: taken.retryCount, retryLimit: taken.retryLimit });
-      await patiently(() => queue.fail(taken, message)).catch(() => {});
-    } finally {
-      clearInterval(renew);
-      share?.mark(false);
-      opts.signal?.removeEventListener('abort', onAbort);
-      await releasePrograms();
-    }
-  }
 }
 
 /** A taken run's lease in ms (the job's expiry; pg-boss returns it with the job). */
