@@ -227,6 +227,25 @@ describe('sweeps on PostgreSQL: queue, workers, result sink', { skip, timeout: 9
     assertSameTable(exported(url, dir), sqliteTable('small', SMALL));
   });
 
+  test('a run that fails on every try is retried, then recorded as failed with its error', async () => {
+    const url = await server.createDatabase();
+    const missing = path.join(dir, 'no-such-idx-folder');
+    const q = runCli(['run', 'width', '--widths', '8', '--train-size', '50', '--data', `idx:${missing}`, '--measures', 'l2', '--db', url, '--enqueue', '--retries', '1'], { cwd: dir });
+    assert.equal(q.code, 0, q.stderr);
+    const w = start(['worker', '--db', url, '--until-empty', '--poll', '0.2', '--maintenance', '1', '--checkpoints', path.join(dir, 'ck-fail')], dir);
+    assert.equal(await finished(w), 0, w.err());
+    assert.match(w.err(), /FAILED \(try 1 of 2; back in the queue\)/);
+    assert.match(w.err(), /FAILED \(try 2 of 2\)/);
+    assert.match(w.err(), /recorded as failed/);
+    const failed = JSON.parse(runCli(['export', '--db', url, '--format', 'json', '--status', 'failed'], { cwd: dir }).stdout) as { error: string }[];
+    assert.equal(failed.length, 1);
+    assert.match(failed[0].error, /no-such-idx-folder/);
+    assert.match(failed[0].error, /tried 2 times/);
+    assert.match(runCli(['status', '--db', url], { cwd: dir }).stdout, /width \(quick\) \w+\s+1\s+0\s+0\s+0\s+1\s+0/);
+    // enqueueing the sweep again queues its failed run again
+    assert.match(runCli(['run', 'width', '--widths', '8', '--train-size', '50', '--data', `idx:${missing}`, '--measures', 'l2', '--db', url, '--enqueue'], { cwd: dir }).stderr, /1 queued now/);
+  });
+
   test('a bad connection string, a wrong password, a server that is down: one line, exit 2', async () => {
     const url = await server.createDatabase();
     const wrong = url.replace(/:[^:@/]+@/, ':not-the-password@');
