@@ -413,6 +413,44 @@ function convKernelGradient(g: Graph, x: string, dy: string, l: ConvLayer): stri
   return g.op('Reshape', [g.op('ReduceSum', [perExample, g.ints([0])], { keepdims: 0 }), g.ints([kh, kw, cin, cout])]);
 }
 
+/** Whether a conv layer's kernel gradient runs as an NCHWc convolution (stride 1, output channels in blocks). */
+function nchwcKernelGradientApplies(l: ConvLayer): boolean {
+  const b = emitOptions.nchwcBlock;
+  return !process.env.GM_NO_NCHWC_DW && b > 0 && l.strides[0] === 1 && l.strides[1] === 1 && l.outShape[2] % b === 0;
+}
+
+/**
+ * A stride-1 conv's kernel gradient as a convolution on ONNX Runtime's NCHWc kernel, with the roles
+ * swapped: dK[i, j, c, o] = Σ_{b, y, x} xpad[b, c, y + i, x + j] · dy[b, o, y, x] is the convolution of the
+ * input seen as C images of B channels (xᵀ [C, B, H, W]) with dy seen as O filters of B channels and
+ * Ho×Wo taps (dyᵀ [O, B, Ho, Wo]), giving C images of O channels and kh×kw pixels. No window stack is
+ * built. The batch is padded with zero examples to a multiple of the block (they add nothing).
+ */
+function nchwcKernelGradient(g: Graph, x: string, dy: string /* NCHWc */, l: ConvLayer): string {
+  const b = emitOptions.nchwcBlock;
+  const { ph, pw } = pads2d(l.inShape, l.kernelSize, l.strides, l.padding);
+  const [kh, kw] = l.kernelSize;
+  const cin = l.inShape[2];
+  const cout = l.outShape[2];
+  const [ho, wo] = [ph.out, pw.out];
+  // zero examples up to a multiple of the block: pad = (b − B mod b) mod b
+  const batch = g.op('Shape', [x], { start: 0, end: 1 });
+  const extra = g.op('Mod', [g.op('Sub', [g.ints([b]), g.op('Mod', [batch, g.ints([b])])]), g.ints([b])]);
+  const zeros = g.ints([0]);
+  const padBatch = (t: string) => g.op('Pad', [t, g.op('Concat', [zeros, zeros, zeros, zeros, extra, zeros, zeros, zeros], { axis: 0 })]);
+  const images = g.domainOp(NCHWC, 'ReorderInput', [g.op('Transpose', [padBatch(x)], { perm: [1, 0, 2, 3] })]); // [C, B/b, H, W, b]
+  // dy is NCHWc (memory [B, O/b, Ho, Wo, b]): the filters' blocked layout [O/b, B/b, Ho, Wo, b(B), b(O)]
+  // moves whole b(O) vectors
+  const dyp = padBatch(dy);
+  const filters = g.op('Reshape', [
+    g.op('Transpose', [g.op('Reshape', [dyp, g.ints([-1, b, cout / b, ho, wo, b])])], { perm: [2, 0, 3, 4, 1, 5] }),
+    g.op('Concat', [g.ints([cout]), g.op('Shape', [dyp], { start: 0, end: 1 }), g.ints([ho, wo])], { axis: 0 }),
+  ]);
+  const out = g.domainOp(NCHWC, 'Conv', [images, filters], { kernel_shape: [ho, wo], pads: [ph.before, pw.before, ph.after, pw.after], strides: [1, 1], dilations: [1, 1] }); // [C, O/b, kh, kw, b]
+  const nchw = g.domainOp(NCHWC, 'ReorderOutput', [out], { channels: cout }); // [C, O, kh, kw]
+  return g.op('Transpose', [nchw], { perm: [2, 3, 0, 1] });
+}
+
 /** The input gradient (NCHW) of a conv layer from its NCHW output gradient dy and ONNX kernel [cout, cin, kh, kw]. */
 function convInputGradient(g: Graph, dy: string, kernel: string, l: ConvLayer): string {
   const { pads, ph, pw } = pads2d(l.inShape, l.kernelSize, l.strides, l.padding);
@@ -500,9 +538,11 @@ export function emitBackward(g: Graph, net: Network, fwd: ForwardResult, dLogits
         // dy is NCHWc; the kernel gradient and ONNX's ConvTranspose take NCHW
         const l = t.layer;
         const slot = slots[t.index];
-        const dyNchw = convertLayout(g, dy, 'nchwc', 'nchw', l.outShape);
-        grads[slot] = convKernelGradient(g, convertLayout(g, t.x, t.xLayout, 'nchw', l.inShape), dyNchw, l);
-        if (t.bias) grads[slot + 1] = g.op('ReduceSum', [dyNchw, g.ints([0, 2, 3])], { keepdims: 0 });
+        // NCHW only where something reads it (ONNX Runtime runs every node it is given)
+        let nchw: string | null = null;
+        const dyNchwOf = () => (nchw ??= convertLayout(g, dy, 'nchwc', 'nchw', l.outShape));
+        grads[slot] = nchwcKernelGradientApplies(l) ? nchwcKernelGradient(g, convertLayout(g, t.x, t.xLayout, 'nchw', l.inShape), dy, l) : convKernelGradient(g, convertLayout(g, t.x, t.xLayout, 'nchw', l.inShape), dyNchwOf(), l);
+        if (t.bias) grads[slot + 1] = g.op('ReduceSum', [dyNchwOf(), g.ints([0, 2, 3])], { keepdims: 0 });
         if (t.first) return grads;
         const { ph, pw } = pads2d(l.inShape, l.kernelSize, l.strides, l.padding);
         const [kh, kw] = l.kernelSize;
@@ -511,7 +551,7 @@ export function emitBackward(g: Graph, net: Network, fwd: ForwardResult, dLogits
           const fpads = [kh - 1 - ph.before, kw - 1 - pw.before, kh - 1 - ph.after, kw - 1 - pw.after];
           dy = g.domainOp(NCHWC, 'Conv', [dy, nchwcFlippedKernel(g, t.param, l)], { kernel_shape: l.kernelSize, pads: fpads, strides: [1, 1], dilations: [1, 1] });
         } else {
-          dy = convertLayout(g, convInputGradient(g, dyNchw, onnxKernel(g, t.param), l), 'nchw', t.xLayout, l.inShape);
+          dy = convertLayout(g, convInputGradient(g, dyNchwOf(), onnxKernel(g, t.param), l), 'nchw', t.xLayout, l.inShape);
         }
         break;
       }
