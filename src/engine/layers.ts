@@ -234,13 +234,20 @@ function storedTransposed(g: Graph, m: string): string {
 }
 
 /**
- * x [B, K] · kernel [K, N], bit-identical at any thread count: computed as (kernelᵀ xᵀ)ᵀ, so that MLAS's A
- * is the kernel, stored K-major and read transposed (no copy of x; the transposed result, B × N, is the
- * only copy).
+ * x [B, K] · kernel [K, N], bit-identical at any thread count. MLAS splits a product's rows across threads
+ * when it has at least as many rows as columns (B ≥ N): then each thread sums K in the same blocks and a
+ * MatMul is thread-invariant. With fewer rows (a training batch narrower than the layer) it splits the
+ * columns, and the product is computed as (kernelᵀ xᵀ)ᵀ instead, the kernel (stored K-major) read
+ * transposed. An If node picks the form from the batch at run time.
  */
-function denseProduct(g: Graph, x: string, kernel: string, k: number): string {
+function denseProduct(g: Graph, x: string, kernel: string, k: number, n: number): string {
   if (k <= MLAS_K_BLOCK) return g.op('MatMul', [x, kernel]);
-  return storedTransposed(g, g.op('Gemm', [kernel, x], { transA: 1, transB: 1 }));
+  const wide = g.op('Less', [g.op('Shape', [x], { start: 0, end: 1 }), g.ints([n])]);
+  const transposed = g.subgraph('dense_wide');
+  transposed.output(storedTransposed(transposed, transposed.op('Gemm', [kernel, x], { transA: 1, transB: 1 })), 'float', ['B', n]);
+  const plain = g.subgraph('dense_tall');
+  plain.output(plain.op('MatMul', [x, kernel]), 'float', ['B', n]);
+  return g.op('If', [wide], { then_branch: transposed, else_branch: plain });
 }
 
 /** dy [B, N] · kernelᵀ [N, K], bit-identical at any thread count (the inner dimension is N). */
@@ -293,7 +300,7 @@ export function emitForward(g: Graph, net: Network, x: string, params: string[],
       case 'dense': {
         a = toFlat(g, a, rec);
         const kernel = params[p++];
-        let y = denseProduct(g, a.name, kernel, l.inSize);
+        let y = denseProduct(g, a.name, kernel, l.inSize, l.outSize);
         if (l.bias) y = g.op('Add', [y, params[p++]]);
         rec?.push({ kind: 'dense', x: a.name, kernel, outSize: l.outSize, bias: !!l.bias, index: weightIndex, first: weightIndex === 0 });
         weightIndex++;

@@ -1,8 +1,9 @@
 /**
  * Thread-count invariance of the engine's products, on the shapes where ONNX Runtime's MLAS would split a
  * long inner sum differently at 1 and 2 threads (a product with more columns than rows and K > 128: the
- * dense layers of a narrow MLP at batch 64, a wide first conv layer on a batch of one): the logits, the
- * loss and every gradient are bit-identical at 1 and 2 threads.
+ * dense layers of a narrow MLP at batch 64, a wide first conv layer on a batch of one), and on both sides
+ * of the rows-vs-columns switch of the dense layers: the logits, the loss and every gradient are
+ * bit-identical at 1 and 2 threads.
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,6 +26,8 @@ for (const [spec, shape, rows] of [
   ['mlp:128', [28, 28, 1], 64],
   ['mlp:300,200', [28, 28, 1], 64],
   ['mlp:96', [28, 28, 1], 7],
+  ['mlp:96', [28, 28, 1], 100], // as many rows as columns or more: a plain product
+  ['mlp:300', [28, 28, 1], 299], // one row fewer than columns: the transposed form
   ['vgg:64,M,64,M', [32, 32, 3], 1],
   ['vgg:16,M,32,M', [32, 32, 3], 2],
 ] as [string, Shape3, number][]) {
