@@ -420,10 +420,18 @@ function convKernelGradient(g: Graph, x: string, dy: string, l: ConvLayer): stri
   return g.op('Reshape', [g.op('ReduceSum', [perExample, g.ints([0])], { keepdims: 0 }), g.ints([kh, kw, cin, cout])]);
 }
 
-/** Whether a conv layer's kernel gradient runs as an NCHWc convolution (stride 1, output channels in blocks). */
+/**
+ * Whether a conv layer's kernel gradient runs as an NCHWc convolution (stride 1, output channels in
+ * blocks) rather than as per-example products over window stacks. The convolution has a kh×kw output,
+ * which its kernel fills poorly: measured on the VGG layers, it wins when the window stack would be
+ * costly relative to the products — few channels (C·O ≤ 2048: the small VGG's layers) or small maps
+ * (Ho·Wo ≤ 16: the last 4×4 layers) — and loses on wide layers over larger maps (64→64 at 32×32, 128→128
+ * at 16×16).
+ */
 function nchwcKernelGradientApplies(l: ConvLayer): boolean {
   const b = emitOptions.nchwcBlock;
-  return !process.env.GM_NO_NCHWC_DW && b > 0 && l.strides[0] === 1 && l.strides[1] === 1 && l.outShape[2] % b === 0;
+  if (!(b > 0 && l.strides[0] === 1 && l.strides[1] === 1 && l.outShape[2] % b === 0)) return false;
+  return l.inShape[2] * l.outShape[2] <= 2048 || l.outShape[0] * l.outShape[1] <= 16;
 }
 
 /**
