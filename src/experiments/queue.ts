@@ -128,14 +128,20 @@ export class RunQueue {
 
   /**
    * Queue a run. 'queued': a job was created; 'waiting': the run is already queued or being worked on.
-   * A finished job of the run (completed, failed, cancelled) is replaced by a new one: enqueueing again
-   * after a failure retries it.
+   * A run whose job failed (out of retries) gets one more try; a job that completed or was cancelled
+   * without the run being recorded is replaced by a new one.
    */
   async enqueue(run: QueuedRun, key: string, opts: LeaseOptions & { priority?: number } = {}): Promise<'queued' | 'waiting'> {
     const id = jobId(key);
     const existing = await this.boss.getJobById<QueuedRun>(RUN_QUEUE, id);
     if (existing && (existing.state === 'created' || existing.state === 'retry' || existing.state === 'active')) return 'waiting';
-    if (existing) await this.boss.deleteJob(RUN_QUEUE, id);
+    if (existing?.state === 'failed') {
+      // out of retries before: one more try, in place (pg-boss flips only a failed job, so two enqueues at
+      // once give it one try, not two jobs)
+      await this.boss.retry(RUN_QUEUE, id);
+      return 'queued';
+    }
+    if (existing) await this.boss.deleteJob(RUN_QUEUE, id); // completed or cancelled, yet not recorded: anew
     const sent = await this.boss.send(RUN_QUEUE, run as unknown as object, {
       id,
       retryLimit: opts.retries ?? DEFAULT_RETRIES,
