@@ -90,6 +90,11 @@ export async function run(o: ParsedOptions): Promise<number> {
         },
         onRunError: ({ spec, error, retryCount, retryLimit }) =>
           console.error(`${runName(spec.experiment, spec.label)}: FAILED (try ${retryCount + 1} of ${retryLimit + 1}${retryCount < retryLimit ? '; back in the queue' : ''}): ${error}`),
+        onReleased: ({ spec }) => {
+          // stopped mid-run: the run is back in the queue; its work here is abandoned
+          console.error(`${runName(spec.experiment, spec.label)}: stopped; the run is back in the queue`);
+          process.exit(130);
+        },
         onRecordedFailed: ({ spec, error }) => console.error(`${runName(spec.experiment, spec.label)}: recorded as failed: ${error.split('\n')[0]}`),
         onConnectionLost: ({ error }) => {
           if (lostSince === 0) {

@@ -39,6 +39,11 @@ export interface QueueWorkerEvents {
   onRunError?(info: { spec: RunSpec; error: string; retryCount: number; retryLimit: number }): void;
   /** A run out of retries was recorded as failed. */
   onRecordedFailed?(info: { spec: RunSpec; error: string }): void;
+  /**
+   * The worker was stopped (options.signal) while it worked on a run, and the run is back in the queue:
+   * the run's work in this process is abandoned (a CLI ends the process here rather than let it finish).
+   */
+  onReleased?(info: { spec: RunSpec }): void;
   /** The database could not be reached; the worker waits and tries again. */
   onConnectionLost?(info: { error: string }): void;
 }
@@ -171,7 +176,11 @@ export async function workQueue(opts: QueueWorkerOptions): Promise<QueueWorkerRe
           queue.renewLease(taken).catch(() => {}); // a missed renewal is retried at the next tick
         }, Math.max(250, leaseOf(taken) / 4));
         // stopped by the user: the run goes back to the queue now rather than when its lease expires
-        const onAbort = () => void queue.fail(taken, `worker ${worker} stopped`).catch(() => {});
+        const onAbort = () =>
+          void queue
+            .fail(taken, `worker ${worker} stopped`)
+            .catch(() => {})
+            .finally(() => ev.onReleased?.({ spec: taken.data.spec }));
         opts.signal?.addEventListener('abort', onAbort, { once: true });
         return () => {
           clearInterval(renew);

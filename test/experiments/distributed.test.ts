@@ -246,6 +246,20 @@ describe('sweeps on PostgreSQL: queue, workers, result sink', { skip, timeout: 9
     assert.match(runCli(['run', 'width', '--widths', '8', '--train-size', '50', '--data', `idx:${missing}`, '--measures', 'l2', '--db', url, '--enqueue'], { cwd: dir }).stderr, /1 queued now/);
   });
 
+  test('Ctrl-C stops a worker at once and its run goes back to the queue', async () => {
+    const url = await server.createDatabase();
+    const q = runCli(['run', 'width', '--widths', '2048', '--train-size', '3000', '--measures', 'l2,sharpness', '--db', url, '--enqueue'], { cwd: dir });
+    assert.equal(q.code, 0, q.stderr);
+    const w = start(['worker', '--db', url, '--verbose', '--poll', '0.2', '--checkpoints', path.join(dir, 'ck-int')], dir);
+    await w.waitFor(/: training/);
+    const t0 = Date.now();
+    w.child.kill('SIGINT');
+    assert.equal(await finished(w, 30000), 130, w.err());
+    assert.ok(Date.now() - t0 < 10000, 'the worker ended without finishing the run');
+    assert.match(w.err(), /stopped; the run is back in the queue/);
+    assert.match(runCli(['status', '--db', url], { cwd: dir }).stdout, /width \(quick\) \w+\s+1\s+1\s+0\s+0\s+0\s+0/);
+  });
+
   test('a bad connection string, a wrong password, a server that is down: one line, exit 2', async () => {
     const url = await server.createDatabase();
     const wrong = url.replace(/:[^:@/]+@/, ':not-the-password@');
