@@ -311,11 +311,7 @@ export class PostgresSink implements ResultSink {
   async recordDone(row: RunRow): Promise<'inserted' | 'exists'> {
     if (row.status !== 'done') throw new Error('recordDone needs a done row');
     return this.transaction(async (c) => {
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [row.key]);
-      const existing = await c.query<{ status: string }>(`SELECT status FROM ${S}.runs WHERE key = $1`, [row.key]);
-      if (existing.rows[0]?.status === 'done') return 'exists';
-      if (existing.rowCount) await c.query(`DELETE FROM ${S}.runs WHERE key = $1`, [row.key]);
-      await insertRow(c, row);
+      if (!(await replaceUnlessDone(c, row))) return 'exists';
       const measures = JSON.parse(row.measures ?? '{}') as Record<string, number | null>;
       const names = Object.keys(measures);
       if (names.length) {
@@ -327,14 +323,7 @@ export class PostgresSink implements ResultSink {
   }
 
   async recordFailed(row: RunRow): Promise<'inserted' | 'exists'> {
-    return this.transaction(async (c) => {
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [row.key]);
-      const existing = await c.query<{ status: string }>(`SELECT status FROM ${S}.runs WHERE key = $1`, [row.key]);
-      if (existing.rows[0]?.status === 'done') return 'exists';
-      if (existing.rowCount) await c.query(`DELETE FROM ${S}.runs WHERE key = $1`, [row.key]);
-      await insertRow(c, row);
-      return 'inserted';
-    });
+    return this.transaction(async (c) => ((await replaceUnlessDone(c, row)) ? 'inserted' : 'exists'));
   }
 
   async addMeasures(key: string, report: MeasureReport, measureSeconds: number): Promise<AddMeasuresResult> {
@@ -398,6 +387,19 @@ function normalise(r: RunRow): RunRow {
   const out = { ...r } as Record<string, unknown>;
   for (const c of ['seed', 'params'] as const) if (typeof out[c] === 'string') out[c] = Number(out[c]);
   return out as unknown as RunRow;
+}
+
+/**
+ * Inside a transaction: lock the run's key, and unless it is recorded as done, replace its row (a failed
+ * one) with `row`. False when it is done: a finished run is never replaced.
+ */
+async function replaceUnlessDone(c: pg.PoolClient, row: RunRow): Promise<boolean> {
+  await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [row.key]);
+  const existing = await c.query<{ status: string }>(`SELECT status FROM ${S}.runs WHERE key = $1`, [row.key]);
+  if (existing.rows[0]?.status === 'done') return false;
+  if (existing.rowCount) await c.query(`DELETE FROM ${S}.runs WHERE key = $1`, [row.key]);
+  await insertRow(c, row);
+  return true;
 }
 
 async function insertRow(c: pg.PoolClient, row: RunRow): Promise<void> {
