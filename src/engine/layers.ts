@@ -444,8 +444,6 @@ function nchwcKernelGradientApplies(l: ConvLayer): boolean {
 function nchwcKernelGradient(g: Graph, x: string, dy: string /* NCHWc */, l: ConvLayer): string {
   const b = emitOptions.nchwcBlock;
   const { ph, pw } = pads2d(l.inShape, l.kernelSize, l.strides, l.padding);
-  const [kh, kw] = l.kernelSize;
-  const cin = l.inShape[2];
   const cout = l.outShape[2];
   const [ho, wo] = [ph.out, pw.out];
   // zero examples up to a multiple of the block: pad = (b − B mod b) mod b

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setEngineThreads } from '../engine/index.js';
-import { pidAlive } from './runner.js';
+import { pidAlive } from '../util/process.js';
 
 export class CoreShare {
   private readonly dir: string;

@@ -177,6 +177,23 @@ export function checkPostgresUrl(url: string, option = '--db'): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Run fn; while it fails because the connection broke (the server restarting), try again with a growing
+ * pause (0.25 s … 5 s), for up to forMs; any other error, or one past that time, is thrown.
+ */
+export async function retryOnLostConnection<T>(fn: () => Promise<T>, forMs: number, onLost?: (e: Error) => void): Promise<T> {
+  const until = Date.now() + forMs;
+  for (let wait = 250; ; wait = Math.min(5000, wait * 2)) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!isConnectionError(e) || Date.now() + wait > until) throw e;
+      onLost?.(e as Error);
+      await sleep(wait);
+    }
+  }
+}
+
 export interface PostgresOpenOptions {
   option?: string;
   /** Do not create or migrate anything; the schema must exist. */
@@ -266,15 +283,7 @@ export class PostgresSink implements ResultSink {
   }
 
   private async retrying<T>(fn: () => Promise<T>, retry = true): Promise<T> {
-    const until = Date.now() + (retry ? this.retryForMs : 0);
-    for (let wait = 250; ; wait = Math.min(5000, wait * 2)) {
-      try {
-        return await fn();
-      } catch (e) {
-        if (!isConnectionError(e) || Date.now() + wait > until) throw e;
-        await sleep(wait);
-      }
-    }
+    return retryOnLostConnection(fn, retry ? this.retryForMs : 0);
   }
 
   async registerPlan(plan: ExperimentPlan): Promise<string> {

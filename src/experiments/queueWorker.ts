@@ -25,7 +25,7 @@ import { importPlugin } from '../util/plugins.js';
 import type { RunOutcome } from './execute.js';
 import { errorText, workLoop, type RunSource } from './loop.js';
 import { runKey, type RunSpec } from './plan.js';
-import { isConnectionError, PostgresSink } from './postgres.js';
+import { PostgresSink, retryOnLostConnection } from './postgres.js';
 import { FAILED_QUEUE, RunQueue, type TakenRun } from './queue.js';
 import { failedRow } from './store.js';
 import { CoreShare } from './coreShare.js';
@@ -111,18 +111,7 @@ export async function workQueue(opts: QueueWorkerOptions): Promise<QueueWorkerRe
   const result: QueueWorkerResult = { done: 0, alreadyRecorded: 0, errors: 0, recordedFailed: 0, seconds: 0, stopped: false };
   const share = opts.shareCores ? new CoreShare(opts.db, opts.shareCores.cores, opts.engine?.threads ?? 1) : null;
   /** Retry a queue call through a lost connection (pg-boss does not retry by itself). */
-  const patiently = async <T>(fn: () => Promise<T>): Promise<T> => {
-    const until = Date.now() + reconnectMs;
-    for (let wait = 500; ; wait = Math.min(5000, wait * 2)) {
-      try {
-        return await fn();
-      } catch (e) {
-        if (!isConnectionError(e) || Date.now() + wait > until) throw e;
-        ev.onConnectionLost?.({ error: (e as Error).message });
-        await sleep(wait);
-      }
-    }
-  };
+  const patiently = <T>(fn: () => Promise<T>): Promise<T> => retryOnLostConnection(fn, reconnectMs, (e) => ev.onConnectionLost?.({ error: e.message }));
   try {
     const backend = await initEngine(opts.engine ?? { device: 'cpu', threads: 1 });
     ev.onReady?.({ backend, worker });

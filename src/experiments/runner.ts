@@ -40,6 +40,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
+import { pidAlive } from '../util/process.js';
 import type { EngineOptions } from '../engine/index.js';
 import { parseModelSpec } from '../models/spec.js';
 import type { RunOutcome, RunSummary } from './execute.js';
@@ -146,24 +147,6 @@ function checkData(plan: ExperimentPlan): void {
 /** Claims older than this (not touched by their process) are stale. */
 export const CLAIM_STALE_MS = 120000;
 const CLAIM_HEARTBEAT_MS = 20000;
-
-/** Whether a process runs (a killed, unreaped one is a zombie: dead). */
-export function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    if (state === 'Z' || state === 'X') return false;
-  } catch {
-    /* not Linux, or gone: kill(0) answered */
-  }
-  return true;
-}
 
 /**
  * The runs this process has claimed in a checkpoints folder (see the module's comment): one file per run,

@@ -11,9 +11,9 @@
  * It dies with its parent: on 'disconnect' (the IPC channel closes when the runner exits or is killed),
  * and — since training is synchronous — by checking that the parent is alive at every epoch.
  */
-import fs from 'node:fs';
 import { isUserError } from '../errors.js';
 import { importPlugin } from '../util/plugins.js';
+import { pidAlive } from '../util/process.js';
 import { initEngine, setEngineThreads, type EngineOptions } from '../engine/index.js';
 import type { RunJob, RunOutcome } from './execute.js';
 import { errorText, workLoop, type RunSource } from './loop.js';
@@ -30,28 +30,11 @@ export type FromWorker =
 const parent = process.ppid;
 let lastCheck = 0;
 
-/** Whether the process that started this worker still runs (a killed, unreaped parent is a zombie: dead). */
-function parentAlive(): boolean {
-  try {
-    process.kill(parent, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${parent}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    if (state === 'Z' || state === 'X') return false;
-  } catch {
-    /* not Linux, or gone: kill(0) answered */
-  }
-  return true;
-}
-
 function checkParent(): void {
   const now = Date.now();
   if (now - lastCheck < 250) return;
   lastCheck = now;
-  if (!parentAlive()) process.exit(3);
+  if (!pidAlive(parent)) process.exit(3); // the runner is gone (killed, or an unreaped zombie)
 }
 
 function send(msg: FromWorker): void {

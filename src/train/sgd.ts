@@ -6,7 +6,7 @@
  * target, or at the epoch / time cap ("did not converge"), or as soon as the loss or a weight becomes NaN or
  * infinite ("diverged at epoch E: …"; TrainResult.diverged, and throwIfDiverged for callers that save runs).
  */
-import { Dataset, exampleSize } from '../data/types.js';
+import type { Dataset } from '../data/types.js';
 import { Network, cloneNetwork, parameterArrays, weightLayers } from '../models/network.js';
 import { SgdProgram, lossGrad, stepFlops } from '../engine/programs.js';
 import { UserError } from '../errors.js';

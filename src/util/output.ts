@@ -184,13 +184,7 @@ export function checkOutputFile(given: string, option: string): OutputTarget {
     }
     return { kind: 'stream', given, option, path: p, append: true };
   }
-  let st: fs.Stats | null = null;
-  try {
-    st = fs.statSync(p);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw fsUserError(e, option, given);
-  }
+  const st = statIfExists(p, option, given);
   if (st === null) {
     checkParentFolder(p, option, given);
     return { kind: 'file', given, option, path: p };
@@ -331,13 +325,7 @@ export function resolveFolder(given: string, option: string): string {
  */
 export function checkOutputFolder(given: string, option: string, rule: FolderRule): string {
   const p = resolveFolder(given, option);
-  let st: fs.Stats | null = null;
-  try {
-    st = fs.statSync(p);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw fsUserError(e, option, given);
-  }
+  const st = statIfExists(p, option, given);
   if (st) {
     if (!st.isDirectory()) throw new UserError(`${option}: ${given} already exists and is not a folder`);
     let entries: string[];
@@ -455,4 +443,15 @@ function readOnlyCause(file: string): string | null {
     }
   }
   return null;
+}
+
+/** fs.statSync, or null when nothing is at p (a missing entry or a path through a file); other errors are one line. */
+function statIfExists(p: string, option: string, given: string): fs.Stats | null {
+  try {
+    return fs.statSync(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw fsUserError(e, option, given);
+    return null;
+  }
 }
